@@ -1,0 +1,331 @@
+"""The platform model: what a platform documents for a scenario.
+
+Pure functions. Inputs: a scenario, the platform's documented facts (a data file in
+conformance/data/expectations/), the general rules (conformance/data/rules.toml) and
+the facts measured on this machine (preconditions only: whether AF_INET6 sockets
+exist, whether ::1 is configured, the knob that sets the default). Output: an
+Expectation holding the values this platform documents and every reason with its
+source. A platform without a data file, or a field nobody documents, gives no
+expectation, and the cell is recorded as informational.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from conformance.catalogue import expectation_files, load_toml
+from conformance.facts import Facts
+from conformance.scenario import Scenario, is_ipv6
+
+# Verdict the cell gets when its observation matches (see conformance/verdict.py).
+ASSERT, UNSUPPORTED, SKIPPED, INFORMATIONAL = "conforms", "unsupported", "skipped", "informational"
+
+
+@dataclass(frozen=True)
+class Reason:
+    because: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Fact:
+    value: Any
+    because: str
+    source: str
+    confidence: str = "high"
+    extra: tuple = ()
+
+    @property
+    def asserted(self) -> bool:
+        return self.confidence != "low"
+
+    def get(self, key: str, default=None):
+        return dict(self.extra).get(key, default)
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str
+    name: str
+    facts: dict
+
+    def fact(self, key: str) -> Fact | None:
+        return self.facts.get(key)
+
+
+@dataclass
+class Expectation:
+    """What the platform documents. ``outcome`` is the set of acceptable outcomes;
+    ``fields`` maps observation fields to their documented values."""
+
+    kind: str = ASSERT
+    outcome: tuple[str, ...] | None = None
+    errno: str | None = None
+    fields: dict = field(default_factory=dict)
+    reasons: list[Reason] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        out: dict[str, Any] = {}
+        if self.outcome is not None:
+            out["outcome"] = self.outcome[0] if len(self.outcome) == 1 else list(self.outcome)
+        if self.errno is not None:
+            out["errno"] = self.errno
+        out.update(self.fields)
+        out["because"] = " ".join(r.because for r in self.reasons)
+        out["source"] = self.reasons[0].source if self.reasons else None
+        out["sources"] = list(dict.fromkeys(r.source for r in self.reasons))
+        return out
+
+
+def platform_from_data(data: dict) -> Platform:
+    facts = {}
+    for key, spec in data.get("facts", {}).items():
+        known = {"value", "because", "source", "confidence"}
+        extra = tuple(sorted((k, v) for k, v in spec.items() if k not in known))
+        facts[key] = Fact(spec["value"], spec["because"], spec["source"],
+                          spec.get("confidence", "high"), extra)
+    return Platform(os=data["os"], name=data.get("name", data["os"]), facts=facts)
+
+
+@lru_cache(maxsize=None)
+def load_platform(os: str) -> Platform | None:
+    if os not in expectation_files():
+        return None
+    return platform_from_data(load_toml(f"expectations/{os}.toml"))
+
+
+@lru_cache(maxsize=None)
+def rules() -> dict[str, Reason]:
+    return {rid: Reason(r["because"], r["source"]) for rid, r in load_toml("rules.toml").items()}
+
+
+class Unknown(Exception):
+    """The platform documents nothing that decides this cell."""
+
+
+class Stop(Exception):
+    """The expectation is complete before the last step (a documented failure)."""
+
+
+class Reasoning:
+    """Collects the reasons behind one expectation while the model walks a scenario."""
+
+    def __init__(self, platform: Platform | None, facts: Facts):
+        self.platform, self.facts = platform, facts
+        self.expectation = Expectation()
+
+    def rule(self, rule_id: str) -> None:
+        reason = rules()[rule_id]
+        if reason not in self.expectation.reasons:
+            self.expectation.reasons.append(reason)
+
+    def fact(self, key: str, *, required: bool = True) -> Fact | None:
+        fact = self.platform.fact(key) if self.platform else None
+        if fact is None:
+            if required:
+                raise Unknown(key)
+            return None
+        reason = Reason(fact.because, fact.source)
+        if reason not in self.expectation.reasons:
+            self.expectation.reasons.append(reason)
+        return fact
+
+    def expect(self, name: str, value: Any) -> None:
+        self.expectation.fields[name] = value
+
+    def fail(self, outcome: str | tuple[str, ...], errno_fact: str | None = None, *, kind: str = ASSERT,
+             errno: str | None = None) -> None:
+        """The cell ends in a documented failure: stop reasoning here."""
+        exp = self.expectation
+        exp.kind = kind
+        exp.outcome = outcome if isinstance(outcome, tuple) else (outcome,)
+        if errno_fact is not None:
+            fact = self.fact(errno_fact, required=False)
+            if fact is not None and fact.asserted:
+                exp.errno = fact.value
+        if errno is not None:
+            exp.errno = errno
+        raise Stop()
+
+    def default_v6only(self, proto: str) -> int:
+        """The documented default, read from the platform knob where there is one."""
+        fact = self.fact("default_v6only")
+        knob = fact.get("knob")
+        value = self.facts.knobs.get(knob) if knob else None
+        if value is not None and value.strip().isdigit():
+            return int(bool(int(value)))
+        return int(fact.value)
+
+    def v6only(self, setting: str | None, proto: str, failure: str) -> int:
+        """The IPV6_V6ONLY a socket ends up with after the catalogue setting is applied."""
+        if setting in (None, "default"):
+            return self.default_v6only(proto)
+        allowed = self.fact("v6only_values")
+        if int(setting) not in allowed.value:
+            self.fail(failure, kind=UNSUPPORTED, errno=allowed.get("errno"))
+        self.rule("v6only-reads-back")
+        return int(setting)
+
+
+def expect(scenario: Scenario, platform: Platform | None, facts: Facts) -> Expectation:
+    """The expectation for one scenario; kind INFORMATIONAL when nothing decides it."""
+    reasoning = Reasoning(platform, facts)
+    try:
+        MODELS[scenario.family](scenario, reasoning)
+    except Stop:
+        pass
+    except Unknown:
+        kind = reasoning.expectation.kind
+        if kind in (UNSUPPORTED, SKIPPED):
+            return reasoning.expectation
+        return Expectation(kind=INFORMATIONAL, reasons=reasoning.expectation.reasons)
+    if platform is None and reasoning.expectation.kind == ASSERT:
+        return Expectation(kind=INFORMATIONAL)
+    return reasoning.expectation
+
+
+# --- preconditions ------------------------------------------------------------------
+
+def require(r: Reasoning, *, ipv6_socket: bool = False, ipv4: bool = False) -> None:
+    """Turn a missing precondition on this machine into unsupported."""
+    if ipv6_socket and not r.facts.af_inet6:
+        r.rule("af-inet6-missing")
+        r.fail("unsupported", kind=UNSUPPORTED)
+    if ipv4 and not r.facts.has_ipv4:
+        r.rule("ipv4-missing")
+        r.fail("unsupported", kind=UNSUPPORTED)
+
+
+# --- connect family -----------------------------------------------------------------
+
+# What a server bound to each address does with a client of each IP version. Values:
+# (accepted?, rule id). "::" depends on the effective v6only and is decided in code.
+ACCEPTS = {
+    ("0.0.0.0", 4): (True, "ipv4-listener-accepts-ipv4"),
+    ("127.0.0.1", 4): (True, "ipv4-listener-accepts-ipv4"),
+    ("0.0.0.0", 6): (False, "ipv4-listener-refuses-ipv6"),
+    ("127.0.0.1", 6): (False, "ipv4-listener-refuses-ipv6"),
+    ("::", 6): (True, "wildcard-accepts-ipv6"),
+    ("::1", 4): (False, "specific-ipv6-refuses-ipv4"),
+    ("::1", 6): (True, "specific-ipv6-accepts-ipv6"),
+    ("::ffff:127.0.0.1", 4): (True, "mapped-bind-accepts-ipv4"),
+    ("::ffff:127.0.0.1", 6): (False, "mapped-bind-refuses-ipv6"),
+}
+CLIENT_IP_VERSION = {"ipv4": 4, "mapped": 4, "ipv6": 6}
+CLIENT_NAME = {"ipv4": "127.0.0.1", "mapped": "::ffff:127.0.0.1", "ipv6": "::1"}
+
+
+def connect_failure(errno: Fact | None) -> tuple[str, ...] | str:
+    """The outcome(s) of a failed TCP connect, from the documented errno if trusted."""
+    if errno is None or not errno.asserted:
+        return ("unreachable", "connect-error")
+    return "unreachable" if errno.value in ("ENETUNREACH", "EHOSTUNREACH") else "connect-error"
+
+
+def model_connect(s: Scenario, r: Reasoning) -> None:
+    proto, bind, client = s.proto, s["bind"], s["client"]
+    server_v6 = is_ipv6(bind)
+    require(r, ipv6_socket=server_v6 or client != "ipv4",
+            ipv4=(not server_v6) or client != "ipv6" or bind == "::ffff:127.0.0.1")
+
+    server_v6only = None
+    if server_v6:
+        server_v6only = r.v6only(s.get("v6only"), proto, "option-error")
+        r.expect("v6only_set", server_v6only)
+        if bind == "::ffff:127.0.0.1":
+            if not r.fact("mapped_supported").value:
+                r.fail("bind-error", "bind_mapped_on_v6only", kind=UNSUPPORTED)
+            if server_v6only:
+                r.rule("v6only-blocks-mapped-bind")
+                r.fail("bind-error", "bind_mapped_on_v6only")
+        if bind == "::1" and not r.facts.has_ipv6:
+            r.rule("ipv6-loopback-missing")
+            r.fail("bind-error", "bind_missing_address")
+        if bind == "::1":
+            sets = r.fact("specific_bind_sets_v6only", required=False)
+            if sets is not None and sets.value:
+                r.expect("effective_v6only", 1)
+        else:
+            r.expect("effective_v6only", server_v6only)
+    r.expect("server_name", bind)
+
+    if client == "mapped":
+        client_v6only = r.v6only(s.get("client_v6only"), proto, "option-error")
+        r.expect("client_v6only", client_v6only)
+        if client_v6only:
+            r.rule("v6only-client-cannot-use-mapped")
+            if proto == "tcp":
+                r.fail(connect_failure(r.fact("connect_mapped_from_v6only", required=False)),
+                       "connect_mapped_from_v6only")
+            r.fail("send-error", "send_mapped_from_v6only")
+        r.rule("mapped-client-is-ipv4")
+    elif client == "ipv6":
+        if not r.facts.has_ipv6:
+            raise Unknown("::1 missing: the variants define this")
+        r.expect("client_v6only", r.default_v6only(proto))
+
+    version = CLIENT_IP_VERSION[client]
+    if bind == "::" and version == 4:
+        accepted = server_v6only == 0
+        r.rule("dualstack-wildcard-accepts-ipv4" if accepted else "v6only-wildcard-refuses-ipv4")
+    else:
+        accepted, rule_id = ACCEPTS[(bind, version)]
+        r.rule(rule_id)
+
+    if not accepted:
+        if proto == "tcp":
+            r.rule("tcp-refused")
+            r.fail("refused", errno="ECONNREFUSED")
+        r.rule("udp-not-delivered")
+        r.fail("not-delivered")
+
+    r.expectation.outcome = ("ok",)
+    peer = ("::ffff:127.0.0.1" if version == 4 else "::1") if server_v6 else "127.0.0.1"
+    r.expect("peer", peer)
+    if proto == "tcp":
+        r.rule("local-names")
+        r.expect("accepted_name", peer)
+        r.expect("client_name", CLIENT_NAME[client])
+    else:
+        r.rule("udp-reply-path")
+        r.expect("reply", True)
+
+
+# --- options family -----------------------------------------------------------------
+
+def model_options(s: Scenario, r: Reasoning) -> None:
+    check, proto = s["check"], s.proto
+    if check == "set-v6only-on-af-inet":
+        require(r, ipv4=True)
+        if not r.fact("v6only_on_af_inet").asserted:
+            raise Unknown("v6only_on_af_inet")
+        r.fail("option-error", "v6only_on_af_inet")
+    require(r, ipv6_socket=True)
+    if check == "default-v6only":
+        r.expectation.outcome = ("ok",)
+        r.expect("value", r.default_v6only(proto))
+    elif check == "set-v6only":
+        r.expect("value", r.default_v6only(proto))
+        fact = r.fact("set_v6only_after_bind")
+        if not fact.asserted:
+            raise Unknown("set_v6only_after_bind")
+        r.fail("option-error", "set_v6only_after_bind")
+    elif check == "has-dualstack-ipv6":
+        r.rule("python-has-dualstack")
+        r.expectation.outcome = ("ok",)
+        r.expect("value", r.facts.has_mapped)
+    elif check == "create-server":
+        r.rule("python-create-server")
+        dualstack = s["dualstack_ipv6"] == "true"
+        if dualstack and not r.fact("mapped_supported").value:
+            r.fail("unsupported", kind=UNSUPPORTED)
+        r.expectation.outcome = ("ok",)
+        r.expect("value", 0 if dualstack else 1)
+
+
+MODELS = {
+    "connect": model_connect,
+    "options": model_options,
+}

@@ -1,0 +1,34 @@
+"""What one probe saw: the observation of one scenario on this machine."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# observed.outcome values (DESIGN.md "run record"); option-error is a setsockopt that
+# failed, which the options family needs.
+OUTCOMES = (
+    "ok", "refused", "unreachable", "not-delivered", "timeout", "bind-error",
+    "connect-error", "send-error", "option-error", "unsupported",
+)
+
+
+@dataclass
+class Observation:
+    outcome: str
+    errno: str | None = None
+    errno_code: int | None = None
+    stage: str | None = None  # the call that failed: socket, setsockopt, bind, listen, connect, send
+    peer: str | None = None  # the client address the server saw
+    server_name: str | None = None  # getsockname() of the listening/bound server socket
+    accepted_name: str | None = None  # getsockname() of the accepted TCP socket
+    client_name: str | None = None  # getsockname() of the client socket
+    v6only_set: int | None = None  # server IPV6_V6ONLY read back before bind
+    effective_v6only: int | None = None  # server IPV6_V6ONLY read back after bind
+    client_v6only: int | None = None  # client IPV6_V6ONLY read back before connect
+    reply: bool | None = None  # UDP: the server's reply reached the client
+    value: Any = None  # options family: the value read back
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != []}

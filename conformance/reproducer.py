@@ -1,0 +1,114 @@
+"""Reproducers: a short stdlib-only snippet per scenario that a user can paste into
+``python`` to see the behaviour on their own machine. Loopback only."""
+
+from __future__ import annotations
+
+from conformance.probe import CLIENTS
+from conformance.scenario import Scenario, is_ipv6
+
+FAMILY = {True: "socket.AF_INET6", False: "socket.AF_INET"}
+TYPE = {"tcp": "socket.SOCK_STREAM", "udp": "socket.SOCK_DGRAM"}
+V6ONLY = "socket.IPPROTO_IPV6, socket.IPV6_V6ONLY"
+
+
+def _set_v6only(name: str, setting: str | None) -> list[str]:
+    if setting in (None, "default"):
+        return []
+    return [f"{name}.setsockopt({V6ONLY}, {int(setting)})"]
+
+
+def connect_snippet(s: Scenario) -> str:
+    proto, bind = s.proto, s["bind"]
+    client_family, target = CLIENTS[s["client"]]
+    lines = [
+        "import socket",
+        f"srv = socket.socket({FAMILY[is_ipv6(bind)]}, {TYPE[proto]})",
+        *_set_v6only("srv", s.get("v6only")),
+        f"cli = socket.socket({FAMILY[client_family == CLIENTS['ipv6'][0]]}, {TYPE[proto]})",
+        *_set_v6only("cli", s.get("client_v6only")),
+        "try:",
+        f"    srv.bind(({bind!r}, 0))",
+    ]
+    if is_ipv6(bind):
+        lines.append(f"    print('server IPV6_V6ONLY:', srv.getsockopt({V6ONLY}))")
+    if proto == "tcp":
+        lines += [
+            "    srv.listen()",
+            "    cli.settimeout(5)",
+            f"    cli.connect(({target!r}, srv.getsockname()[1]))",
+            "    conn, peer = srv.accept()",
+            "    print('ok: server saw', peer[0], 'accepted socket is', conn.getsockname()[0])",
+            "    conn.close()",
+        ]
+    else:
+        lines += [
+            f"    cli.sendto(b'probe', ({target!r}, srv.getsockname()[1]))",
+            "    srv.settimeout(1)",
+            "    data, peer = srv.recvfrom(64)",
+            "    print('ok: server saw', peer[0])",
+            "    srv.sendto(b'reply', peer)",
+            "    cli.settimeout(1)",
+            "    print('reply reached the client:', cli.recvfrom(64)[0] == b'reply')",
+            "except socket.timeout:",
+            "    print('not delivered (nothing within 1 s)')",
+        ]
+    lines += [
+        "except OSError as exc:",
+        "    print('failed:', exc)",
+        "finally:",
+        "    cli.close()",
+        "    srv.close()",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def options_snippet(s: Scenario) -> str:
+    check, type_ = s["check"], TYPE[s.proto]
+    head = ["import socket"]
+    if check == "default-v6only":
+        body = [f"with socket.socket(socket.AF_INET6, {type_}) as s:",
+                f"    print('default IPV6_V6ONLY:', s.getsockopt({V6ONLY}))"]
+    elif check == "set-v6only-on-af-inet":
+        body = [f"with socket.socket(socket.AF_INET, {type_}) as s:",
+                "    try:",
+                f"        s.setsockopt({V6ONLY}, 1)",
+                "        print('ok')",
+                "    except OSError as exc:",
+                "        print('failed:', exc)"]
+    elif check == "set-v6only":
+        after = s["after"]
+        body = [f"with socket.socket(socket.AF_INET6, {type_}) as s, socket.socket(socket.AF_INET6, {type_}) as peer:"]
+        if after == "connect":
+            body += ["    peer.bind(('::1', 0))"]
+            body += ["    peer.listen()"] if s.proto == "tcp" else []
+            body += ["    s.connect(peer.getsockname()[:2])"]
+        else:
+            body += ["    s.bind(('::', 0))"]
+            body += ["    s.listen()"] if after == "listen" else []
+        body += ["    try:",
+                 f"        s.setsockopt({V6ONLY}, {int(s['value'])})",
+                 "        print('ok')",
+                 "    except OSError as exc:",
+                 "        print('failed:', exc)",
+                 f"    print('IPV6_V6ONLY now:', s.getsockopt({V6ONLY}))"]
+    elif check == "has-dualstack-ipv6":
+        body = ["print('has_dualstack_ipv6():', socket.has_dualstack_ipv6())",
+                "with socket.socket(socket.AF_INET6) as s:",
+                f"    s.setsockopt({V6ONLY}, 0)",
+                "    s.bind(('::ffff:127.0.0.1', 0))",
+                "    print('an IPv4-mapped bind works')"]
+    else:
+        dualstack = s["dualstack_ipv6"] == "true"
+        body = [f"with socket.create_server(('::', 0), family=socket.AF_INET6, dualstack_ipv6={dualstack}) as s:",
+                f"    print('IPV6_V6ONLY:', s.getsockopt({V6ONLY}))"]
+    return "\n".join(head + body) + "\n"
+
+
+SNIPPETS = {
+    "connect": connect_snippet,
+    "options": options_snippet,
+}
+
+
+def reproducer(scenario: Scenario) -> str:
+    return SNIPPETS[scenario.family](scenario)

@@ -1,0 +1,81 @@
+"""Scenarios: one cell of the behaviour space, generated from the catalogue.
+
+A scenario is pure data. Its semantic id (``connect/tcp/bind=::/v6only=0/client=ipv4``)
+is stable across suite versions and is what the matrix joins on; its test id
+(``tcp-bind=::-v6only=0-client=ipv4``) is what pytest shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from conformance.catalogue import load_toml
+
+
+@dataclass(frozen=True)
+class Scenario:
+    family: str
+    params: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, family: str, **params: str) -> "Scenario":
+        return cls(family, tuple(params.items()))
+
+    def __getitem__(self, key: str) -> str:
+        return dict(self.params)[key]
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return dict(self.params).get(key, default)
+
+    @property
+    def proto(self) -> str:
+        return self["proto"]
+
+    @property
+    def id(self) -> str:
+        rest = [f"{k}={v}" for k, v in self.params if k != "proto"]
+        return "/".join([self.family, self.proto, *rest])
+
+    @property
+    def test_id(self) -> str:
+        rest = [f"{k}={v}" for k, v in self.params if k != "proto"]
+        return "-".join([self.proto, *rest])
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.params)
+
+
+def is_ipv6(address: str) -> bool:
+    return ":" in address
+
+
+def connect_scenarios() -> Iterator[Scenario]:
+    spec = load_toml("catalogue.toml")["connect"]
+    for proto in spec["protos"]:
+        for bind in spec["binds"]:
+            for v6only in spec["v6only"] if is_ipv6(bind) else [None]:
+                for client in spec["clients"]:
+                    params = {"proto": proto, "bind": bind}
+                    if v6only is not None:
+                        params["v6only"] = v6only
+                    params.update(client)
+                    yield Scenario.of("connect", **params)
+
+
+def options_scenarios() -> Iterator[Scenario]:
+    spec = load_toml("catalogue.toml")["options"]
+    for check in spec["checks"]:
+        fields = {k: v for k, v in check.items() if k != "protos"}
+        for proto in check.get("protos", spec["protos"]):
+            yield Scenario.of("options", proto=proto, **fields)
+
+
+FAMILIES = {
+    "connect": connect_scenarios,
+    "options": options_scenarios,
+}
+
+
+def all_scenarios() -> list[Scenario]:
+    return [s for make in FAMILIES.values() for s in make()]
