@@ -43,14 +43,14 @@ def connect_snippet(s: Scenario) -> str:
     else:
         lines += [
             f"    cli.sendto(b'probe', ({target!r}, srv.getsockname()[1]))",
-            "    srv.settimeout(1)",
+            "    srv.settimeout(0.5)",
             "    data, peer = srv.recvfrom(64)",
             "    print('ok: server saw', peer[0])",
             "    srv.sendto(b'reply', peer)",
-            "    cli.settimeout(1)",
+            "    cli.settimeout(0.5)",
             "    print('reply reached the client:', cli.recvfrom(64)[0] == b'reply')",
             "except socket.timeout:",
-            "    print('not delivered (nothing within 1 s)')",
+            "    print('not delivered (nothing within 0.5 s)')",
         ]
     lines += [
         "except OSError as exc:",

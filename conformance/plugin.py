@@ -1,0 +1,150 @@
+"""The pytest plugin that runs scenarios and writes the run record.
+
+Workers (pytest-xdist) and the controller each measure the machine's facts and judge
+their cells; every cell's result travels to the controller on the test report
+(``user_properties``), and only the controller writes the record, once per run.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+
+from conformance import probe
+from conformance.facts import measure
+from conformance.model import expect, load_platform
+from conformance.observation import Observation
+from conformance.result import deviation_message, result_entry
+from conformance.run_record import build_record
+from conformance.verdict import judge
+from matrix import record
+
+RESULT_KEY = "dualstack_result"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("dualstack", "dualstack-conformance")
+    group.addoption("--dualstack-record", metavar="PATH", default=None,
+                    help="write the run record (JSON, schema dualstack-conformance/run/1) to PATH")
+    group.addoption("--dualstack-variant", metavar="NAME", default="default",
+                    help="name of the platform variant this run is (default: default)")
+    group.addoption("--dualstack-cells", metavar="PATTERN", action="append", default=[],
+                    help="run only cells whose semantic id matches this glob (repeatable), "
+                         "e.g. 'connect/udp/*' or 'connect/tcp/bind=::/v6only=default/client=ipv4'")
+    group.addoption("--dualstack-expectations", metavar="DIR", default=None,
+                    help="read <os>.toml expectations from DIR instead of the packaged ones")
+
+
+def pytest_collection_modifyitems(config, items):
+    patterns = config.getoption("dualstack_cells")
+    if not patterns:
+        return
+    keep, drop = [], []
+    for item in items:
+        scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
+        selected = scenario is None or any(fnmatch.fnmatchcase(scenario.id, p) for p in patterns)
+        (keep if selected else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
+        config.pluginmanager.register(RunRecorder(config), "dualstack-recorder")
+
+
+@pytest.fixture(scope="session")
+def dualstack_facts():
+    return measure()
+
+
+@pytest.fixture(scope="session")
+def dualstack_platform(dualstack_facts, pytestconfig):
+    return load_platform(dualstack_facts.os, pytestconfig.getoption("dualstack_expectations"))
+
+
+@pytest.fixture
+def check_scenario(request, dualstack_facts, dualstack_platform):
+    """Observe a scenario, judge it, attach the result to the report, and fail the
+    test on a deviation (skip it when unsupported or skipped)."""
+
+    def run(scenario):
+        expectation = expect(scenario, dualstack_platform, dualstack_facts)
+        started = time.perf_counter()
+        try:
+            observation = probe.observe(scenario)
+        except Exception as exc:  # the harness broke: record it, then let pytest show it
+            entry = result_entry(scenario, Observation(outcome="error"), expectation, "error", [],
+                                 (time.perf_counter() - started) * 1000, reason=f"{type(exc).__name__}: {exc}")
+            request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
+            raise
+        duration_ms = (time.perf_counter() - started) * 1000
+        verdict, found = judge(observation, expectation)
+        reason = expectation.reasons[0].because if verdict in ("unsupported", "skipped") and expectation.reasons else None
+        entry = result_entry(scenario, observation, expectation, verdict, found, duration_ms, reason)
+        request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
+        if verdict == "deviates":
+            pytest.fail(deviation_message(entry, dualstack_platform), pytrace=False)
+        if verdict in ("unsupported", "skipped"):
+            pytest.skip(f"{verdict}: {reason}")
+        return entry
+
+    return run
+
+
+class RunRecorder:
+    """Controller-side: collects results from reports, writes the record, summarises."""
+
+    def __init__(self, config):
+        self.config = config
+        self.path = config.getoption("dualstack_record")
+        self.variant = config.getoption("dualstack_variant")
+        self.results: dict[str, dict] = {}
+        self.started = datetime.now(timezone.utc)
+        self.written: str | None = None
+        self.write_error: str | None = None
+
+    def pytest_runtest_logreport(self, report):
+        for key, value in report.user_properties:
+            if key == RESULT_KEY:
+                entry = json.loads(value)
+                self.results[entry["id"]] = entry
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if not self.path or not self.results:
+            return
+        workers = getattr(self.config.option, "numprocesses", None) or 0
+        data = build_record(measure(), sorted(self.results.values(), key=lambda e: e["id"]),
+                            variant=self.variant, started=self.started, workers=int(workers),
+                            exit_status=int(exitstatus))
+        try:
+            record.write(self.path, data)
+            self.written = self.path
+        except (record.RecordError, OSError) as exc:
+            self.write_error = str(exc)
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.results:
+            return
+        tr = terminalreporter
+        counts = Counter(e["verdict"] for e in self.results.values())
+        tr.section("dualstack-conformance")
+        order = ["conforms", "informational", "unsupported", "skipped", "deviates", "error"]
+        tr.write_line("verdicts: " + ", ".join(f"{counts[v]} {v}" for v in order if counts[v]))
+        for entry in sorted(self.results.values(), key=lambda e: e["id"]):
+            if entry["verdict"] in ("deviates", "error"):
+                detail = "; ".join(f"{d['field']}: expected {d['expected']!r}, observed {d['observed']!r}"
+                                   for d in entry.get("differences", [])) or entry.get("reason", "")
+                tr.write_line(f"  {entry['verdict'].upper()} {entry['id']}: {detail}", red=True)
+        if self.written:
+            tr.write_line(f"record written to {self.written}")
+        if self.write_error:
+            tr.write_line(f"record NOT written: {self.write_error}", red=True)

@@ -1,0 +1,10 @@
+"""connect: a server bound with each IPV6_V6ONLY setting, reached by each client."""
+
+import pytest
+
+from conformance.scenario import connect_scenarios
+
+
+@pytest.mark.parametrize("scenario", list(connect_scenarios()), ids=lambda s: s.test_id)
+def test_connect(scenario, check_scenario):
+    check_scenario(scenario)

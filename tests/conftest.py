@@ -1,0 +1,38 @@
+"""Shared helpers for the project's own tests: simulated platform facts and a way to
+run the dualstack command as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.facts import Facts
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def simulated(os_name: str, **overrides) -> Facts:
+    """Facts of a healthy machine of that OS, as the model would see them."""
+    defaults = {"linux": 0, "darwin": 0, "windows": 1, "freebsd": 1, "netbsd": 1, "openbsd": 1}
+    default = defaults.get(os_name, 0)
+    knobs = {"linux": {"net.ipv6.bindv6only": "0"}, "darwin": {"net.inet6.ip6.v6only": "0"},
+             "freebsd": {"net.inet6.ip6.v6only": "1"}}.get(os_name, {})
+    fields = dict(os=os_name, default_v6only={"tcp": default, "udp": default}, knobs=knobs,
+                  has_mapped=os_name != "openbsd")
+    fields.update(overrides)
+    return Facts(**fields)
+
+
+def run_dualstack(*args: str, timeout: float = 120, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return subprocess.run([*prefix, sys.executable, "-m", "conformance.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+@pytest.fixture
+def dualstack():
+    return run_dualstack
