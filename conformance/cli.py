@@ -9,6 +9,7 @@ Exit status: 0 every cell conforms or is informational, unsupported or skipped;
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from conformance import __version__
 
 EXIT_OK, EXIT_DEVIATES, EXIT_USAGE, EXIT_BROKEN = 0, 1, 2, 3
 SUITE = Path(__file__).parent / "suite"
+VARIANT_CHECK_TIMEOUT = 30.0
 
 
 class UsageError(Exception):
@@ -46,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--workers", metavar="N", default=None,
                      help="run cells in N pytest-xdist workers (a number or 'auto')")
     run.add_argument("--variant", metavar="NAME", default="default",
-                     help="platform variant name recorded in the run (default: default)")
+                     help="default (this machine as it is), a Linux namespace variant (bindv6only=1, "
+                          "disable_ipv6, no-ipv6-loopback, no-af-inet6), or all; each variant writes its own "
+                          "record and is skipped, with the reason, where namespaces cannot be made")
     run.add_argument("--cells", metavar="PATTERN", action="append", default=[],
                      help="run only the cells whose semantic id matches this glob (repeatable), "
                           "e.g. 'connect/udp/*'")
@@ -68,7 +72,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def resolve_out(out: str, variant: str) -> Path:
+def resolve_out(out: str, variant: str, *, folder_only: bool = False) -> Path:
     from conformance.facts import measure
     from conformance.run_record import fingerprint, record_name
     from matrix.record import RecordError, check_writable
@@ -76,6 +80,8 @@ def resolve_out(out: str, variant: str) -> Path:
     path = Path(out)
     if out.endswith(("/", "\\")) and not path.is_dir():
         raise RecordError(f"{out}: folder does not exist")
+    if folder_only and not path.is_dir():
+        raise RecordError(f"{out}: must be an existing folder when several variants run")
     if path.is_dir():
         path = path / record_name(fingerprint(measure(), variant))
     check_writable(path)
@@ -86,44 +92,108 @@ def check_expectations(folder: str) -> None:
     from conformance.facts import os_name
     from conformance.model import PlatformError, load_platform
 
+    if not Path(folder).is_dir():
+        raise UsageError(f"dualstack run: --expectations {folder}: not a folder")
     try:
         load_platform(os_name(), str(Path(folder).resolve()))
     except PlatformError as exc:
         raise UsageError(f"dualstack run: --expectations {exc}") from exc
 
 
-def command_run(args) -> int:
-    import pytest
+def selected_variants(name: str) -> list[str]:
+    from conformance.variants import catalogue
 
-    from matrix.record import RecordError
+    known = ["default", *catalogue()]
+    if name == "all":
+        return known
+    if name not in known:
+        raise UsageError(f"dualstack run: unknown --variant {name!r}; known: {', '.join(known)}, all")
+    return [name]
+
+
+def pytest_command(args, out: Path, variant: str) -> list[str]:
+    command = [sys.executable, "-m", "pytest", str(SUITE), "--dualstack-record", str(out),
+               "--dualstack-variant", variant]
+    if args.workers is not None:
+        command += ["-n", args.workers]
+    for pattern in args.cells:
+        command += ["--dualstack-cells", pattern]
+    if args.expectations is not None:
+        command += ["--dualstack-expectations", str(Path(args.expectations).resolve())]
+    return command + args.pytest_args
+
+
+def variant_unavailable(variant: str) -> str | None:
+    """None when the variant's namespace can be made here, else the one-line reason."""
+    check = subprocess.run([sys.executable, "-m", "conformance.variants", variant, "--check"],
+                           capture_output=True, text=True, timeout=VARIANT_CHECK_TIMEOUT)
+    if check.returncode == 0:
+        return None
+    return (check.stderr.strip().splitlines() or [f"exit status {check.returncode}"])[-1]
+
+
+def run_one(args, variant: str, out: Path) -> tuple[int, str | None]:
+    """(pytest exit code, skip reason) for one variant."""
+    command = pytest_command(args, out, variant)
+    if variant != "default":
+        reason = variant_unavailable(variant)
+        if reason is not None:
+            return 0, reason
+        command = [sys.executable, "-m", "conformance.variants", variant, "--", *command]
+    return subprocess.run(command).returncode, None
+
+
+def command_run(args) -> int:
+    from matrix import record
 
     if args.workers is not None and not (args.workers == "auto" or args.workers.isdigit()):
         raise UsageError(f"dualstack run: --workers takes a number or 'auto', not {args.workers!r}")
-    try:
-        out = resolve_out(args.out, args.variant)
-    except RecordError as exc:
-        raise UsageError(f"dualstack run: --out {exc}") from exc
-    pytest_args = [str(SUITE), "--dualstack-record", str(out), "--dualstack-variant", args.variant]
-    if args.workers is not None:
-        pytest_args += ["-n", args.workers]
-    for pattern in args.cells:
-        pytest_args += ["--dualstack-cells", pattern]
+    variants = selected_variants(args.variant)
     if args.expectations is not None:
-        if not Path(args.expectations).is_dir():
-            raise UsageError(f"dualstack run: --expectations {args.expectations}: not a folder")
         check_expectations(args.expectations)
-        pytest_args += ["--dualstack-expectations", str(Path(args.expectations).resolve())]
-    code = pytest.main(pytest_args + args.pytest_args)
-    if code == pytest.ExitCode.USAGE_ERROR:
+    try:
+        outs = {v: resolve_out(args.out, v, folder_only=len(variants) > 1) for v in variants}
+    except record.RecordError as exc:
+        raise UsageError(f"dualstack run: --out {exc}") from exc
+
+    status, codes = [], []
+    for variant in variants:
+        code, reason = run_one(args, variant, outs[variant])
+        if reason is not None:
+            status.append({"name": variant, "status": "skipped", "reason": reason})
+            continue
+        ran = code in (0, 1) and outs[variant].exists()
+        status.append({"name": variant, "status": "ran" if ran else "failed",
+                       "reason": None if ran else f"pytest exit {code}"})
+        codes.append(code)
+    if len(variants) > 1:
+        for variant, out in outs.items():  # every record says which variants ran and why not
+            if out.exists():
+                data = record.load(out)
+                data["variants"] = status
+                record.write(out, data)
+        print("dualstack: variants:")
+        for s in status:
+            print(f"  {s['name']:<18} {s['status']}" + (f": {s['reason']}" if s["reason"] else ""))
+    elif status[0]["status"] == "skipped":
+        print(f"dualstack: variant {status[0]['name']} skipped: {status[0]['reason']}")
+    for variant, out in outs.items():
+        if out.exists():
+            print(f"dualstack: record {out}")
+    return exit_status(codes)
+
+
+def exit_status(codes: list[int]) -> int:
+    """The worst outcome over the runs, in the CLI's terms."""
+    if any(c == 4 for c in codes):
         return EXIT_USAGE
-    if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and out.exists():
-        print(f"dualstack: record {out}")
-        return EXIT_OK if code == pytest.ExitCode.OK else EXIT_DEVIATES
-    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+    if any(c == 5 for c in codes):
         print("dualstack: no cell was selected; no record written", file=sys.stderr)
         return EXIT_USAGE
-    print(f"dualstack: the run did not complete (pytest exit {int(code)}); no record written", file=sys.stderr)
-    return EXIT_BROKEN
+    if any(c not in (0, 1) for c in codes):
+        print(f"dualstack: a run did not complete (pytest exit {max(codes)})", file=sys.stderr)
+        return EXIT_BROKEN
+    return EXIT_DEVIATES if 1 in codes else EXIT_OK
 
 
 COMMANDS = {"run": command_run}

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 KNOB_TIMEOUT = 5.0
+# Linux settings recorded with every run: the default IPV6_V6ONLY, and IPv6 switched off.
+LINUX_KNOBS = ("net.ipv6.bindv6only", "net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.lo.disable_ipv6")
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,11 @@ def _default_v6only(proto_type) -> int | None:
 def read_knobs(os: str) -> dict[str, str]:
     """The system settings that decide the default IPV6_V6ONLY, where the OS has one."""
     if os == "linux":
-        path = Path("/proc/sys/net/ipv6/bindv6only")
-        with contextlib.suppress(OSError):
-            return {"net.ipv6.bindv6only": path.read_text().strip()}
-        return {}
+        knobs = {}
+        for key in LINUX_KNOBS:
+            with contextlib.suppress(OSError):
+                knobs[key] = Path("/proc/sys", key.replace(".", "/")).read_text().strip()
+        return knobs
     if os in ("darwin", "freebsd", "netbsd"):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             out = subprocess.run(["sysctl", "-n", "net.inet6.ip6.v6only"], capture_output=True,

@@ -1,8 +1,12 @@
-"""Run a command on a machine without AF_INET6, the way a Linux kernel booted with
-ipv6.disable=1 answers: socket(AF_INET6, ...) fails with EAFNOSUPPORT.
+"""Run a command with some system calls refused, for one process tree, without
+touching the host. Linux on x86_64 and aarch64 only.
 
-A seccomp filter makes that real for one process tree without touching the host:
-``python -m conformance.seccomp -- COMMAND...``. Linux on x86_64 and aarch64 only.
+- ``af-inet6``: socket(AF_INET6, ...) fails with EAFNOSUPPORT, the way a kernel booted
+  with ipv6.disable=1 answers (the no-af-inet6 variant);
+- ``namespaces``: unshare() fails with EPERM, the way it does for a user who may not
+  create namespaces (to check that variants are then skipped, not failed).
+
+``python -m conformance.seccomp [--refuse WHAT]... -- COMMAND...`` (default: af-inet6)
 """
 
 from __future__ import annotations
@@ -20,37 +24,44 @@ SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
 BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K = 0x20, 0x15, 0x06
 # struct seccomp_data: int nr; u32 arch; u64 ip; u64 args[6] (little-endian low word first)
 OFFSET_NR, OFFSET_ARCH, OFFSET_ARG0 = 0, 4, 16
-# machine -> (AUDIT_ARCH_*, number of the socket syscall)
-ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+# machine -> (AUDIT_ARCH_*, {syscall name: number})
+ARCHES = {"x86_64": (0xC000003E, {"socket": 41, "unshare": 272}),
+          "aarch64": (0xC00000B7, {"socket": 198, "unshare": 97})}
+# what can be refused -> (syscall, first argument or None for any, errno)
+REFUSALS = {
+    "af-inet6": ("socket", socket.AF_INET6, errno.EAFNOSUPPORT),
+    "namespaces": ("unshare", None, errno.EPERM),
+}
 
 
 class SeccompUnavailable(Exception):
     pass
 
 
-def program(machine: str) -> bytes:
-    """The BPF filter: socket(AF_INET6, ...) -> EAFNOSUPPORT, everything else allowed."""
+def program(machine: str, refusals: list[str]) -> bytes:
+    """The BPF filter: each refusal answers its errno, everything else is allowed."""
     if machine not in ARCHES:
         raise SeccompUnavailable(f"no seccomp filter for machine {machine!r}")
-    arch, nr_socket = ARCHES[machine]
-    insns = [
-        (BPF_LD_W_ABS, 0, 0, OFFSET_ARCH),
-        (BPF_JEQ_K, 0, 5, arch),  # another ABI: allow
-        (BPF_LD_W_ABS, 0, 0, OFFSET_NR),
-        (BPF_JEQ_K, 0, 3, nr_socket),
-        (BPF_LD_W_ABS, 0, 0, OFFSET_ARG0),
-        (BPF_JEQ_K, 0, 1, socket.AF_INET6),
-        (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EAFNOSUPPORT),
-        (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
-    ]
+    arch, numbers = ARCHES[machine]
+    allow = (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW)
+    body = []
+    for name in refusals:
+        syscall, arg0, err = REFUSALS[name]
+        deny = (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | err)
+        if arg0 is None:  # nr == syscall -> deny, else fall through to the next check
+            body += [(BPF_LD_W_ABS, 0, 0, OFFSET_NR), (BPF_JEQ_K, 0, 1, numbers[syscall]), deny]
+        else:  # nr == syscall and arg0 == value -> deny
+            body += [(BPF_LD_W_ABS, 0, 0, OFFSET_NR), (BPF_JEQ_K, 0, 3, numbers[syscall]),
+                     (BPF_LD_W_ABS, 0, 0, OFFSET_ARG0), (BPF_JEQ_K, 0, 1, arg0), deny]
+    insns = [(BPF_LD_W_ABS, 0, 0, OFFSET_ARCH), (BPF_JEQ_K, 0, len(body), arch), *body, allow]
     return b"".join(struct.pack("HBBI", *insn) for insn in insns)
 
 
-def refuse_af_inet6() -> None:
+def refuse(refusals: list[str]) -> None:
     """Install the filter on this process (inherited by children and across exec)."""
     if sys.platform != "linux":
         raise SeccompUnavailable("seccomp filters exist on Linux only")
-    code = program(platform.machine())
+    code = program(platform.machine(), refusals)
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(code, len(code))
 
@@ -65,13 +76,18 @@ def refuse_af_inet6() -> None:
 
 
 def main(argv: list[str]) -> int:
+    refusals = []
+    while argv[:1] == ["--refuse"] and len(argv) > 1 and argv[1] in REFUSALS:
+        refusals.append(argv[1])
+        argv = argv[2:]
     if argv[:1] == ["--"]:
         argv = argv[1:]
-    if not argv:
-        print("usage: python -m conformance.seccomp -- COMMAND [ARG...]", file=sys.stderr)
+    if not argv or argv[0].startswith("-"):
+        print(f"usage: python -m conformance.seccomp [--refuse {'|'.join(REFUSALS)}]... -- COMMAND [ARG...]",
+              file=sys.stderr)
         return 2
     try:
-        refuse_af_inet6()
+        refuse(refusals or ["af-inet6"])
     except SeccompUnavailable as exc:
         print(f"conformance.seccomp: {exc}", file=sys.stderr)
         return 3
