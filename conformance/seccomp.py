@@ -91,11 +91,16 @@ def main(argv: list[str]) -> int:
     except SeccompUnavailable as exc:
         print(f"conformance.seccomp: {exc}", file=sys.stderr)
         return 3
+    return exec_command("conformance.seccomp", argv)
+
+
+def exec_command(launcher: str, argv: list[str]) -> int:
+    """Replace this process with argv; 127 and a one-line message when it cannot run."""
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:
-        print(f"conformance.seccomp: cannot run {argv[0]}: {exc.strerror}", file=sys.stderr)
-        return 127
+        print(f"{launcher}: cannot run {argv[0]}: {exc.strerror}", file=sys.stderr)
+    return 127
 
 
 if __name__ == "__main__":
