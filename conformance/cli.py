@@ -156,13 +156,14 @@ def command_run(args) -> int:
     except record.RecordError as exc:
         raise UsageError(f"dualstack run: --out {exc}") from exc
 
+    before = {v: out.stat().st_mtime_ns if out.exists() else None for v, out in outs.items()}
     status, codes = [], []
     for variant in variants:
         code, reason = run_one(args, variant, outs[variant])
         if reason is not None:
             status.append({"name": variant, "status": "skipped", "reason": reason})
             continue
-        ran = code in (0, 1) and outs[variant].exists()
+        ran = code in (0, 1) and outs[variant].exists() and outs[variant].stat().st_mtime_ns != before[variant]
         status.append({"name": variant, "status": "ran" if ran else "failed",
                        "reason": None if ran else f"pytest exit {code}"})
         codes.append(code)
@@ -178,7 +179,7 @@ def command_run(args) -> int:
     elif status[0]["status"] == "skipped":
         print(f"dualstack: variant {status[0]['name']} skipped: {status[0]['reason']}")
     for variant, out in outs.items():
-        if out.exists():
+        if out.exists() and out.stat().st_mtime_ns != before[variant]:
             print(f"dualstack: record {out}")
     return exit_status(codes)
 

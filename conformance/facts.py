@@ -29,10 +29,11 @@ class Facts:
     has_mapped: bool = True
     default_v6only: dict = field(default_factory=lambda: {"tcp": 0, "udp": 0})
     knobs: dict = field(default_factory=dict)
+    python: tuple = tuple(sys.version_info[:2])  # the model needs it; the record has it in platform
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        del data["os"]
+        del data["os"], data["python"]
         return data
 
 

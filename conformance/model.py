@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from conformance import coexistence
 from conformance.catalogue import expectation_files, load_toml, tomllib
 from conformance.facts import Facts
 from conformance.scenario import Scenario, is_ipv6
@@ -352,7 +353,94 @@ def model_options(s: Scenario, r: Reasoning) -> None:
         r.expect("value", 0 if dualstack else 1)
 
 
+# --- coexist family -----------------------------------------------------------------
+
+SOCKET_NAMES = {0: "ipv4-socket", 1: "ipv6-socket"}
+
+
+def model_coexist(s: Scenario, r: Reasoning) -> None:
+    proto, reuse, ipv6 = s.proto, s["reuse"], s["ipv6"]
+    require(r, ipv6_socket=True, ipv4=True)
+    if reuse != "none" and reuse not in r.fact("socket_options").value:
+        r.rule("option-missing")
+        r.fail("unsupported", kind=UNSUPPORTED)
+    v6only = r.v6only(s["v6only"], proto, "option-error")
+    r.expect("v6only_set", v6only)
+    if ipv6 == "::ffff:127.0.0.1":
+        if not r.fact("mapped_supported").value:
+            r.fail("bind-error", "bind_mapped_on_v6only", kind=UNSUPPORTED)
+        if v6only:
+            r.rule("v6only-blocks-mapped-bind")
+            r.fail("bind-error", "bind_mapped_on_v6only")
+    if ipv6 == "::1" and not r.facts.has_ipv6:
+        r.rule("ipv6-loopback-missing")
+        r.fail("bind-error", "bind_missing_address")
+    flags = {"reuseaddr": reuse == "SO_REUSEADDR", "reuseport": reuse == "SO_REUSEPORT"}
+    v4 = coexistence.Binding(4, s["ipv4"], **flags)
+    v6 = coexistence.Binding(6, ipv6, v6only=v6only, **flags)
+    if coexistence.overlap(v4, v6):
+        r.rule("coexist-dualstack-overlaps")
+        if r.fact("coexistence_rules").value != "linux":
+            raise Unknown("coexistence_rules")
+        first, second = (v4, v6) if s["order"] == "ipv4-first" else (v6, v4)
+        if coexistence.bind_conflict(first, second, proto):
+            r.fail("bind-error", errno="EADDRINUSE")
+        if proto == "tcp" and coexistence.listen_conflict([first.listen()], second):
+            r.fail("listen-error", errno="EADDRINUSE")
+    else:
+        r.rule("coexist-without-overlap")
+    r.rule("coexist-receiver")
+    r.expectation.outcome = ("ok",)
+    bound = [v4.listen(), v6.listen()]
+    clients = ["ipv4", "ipv6"] if r.facts.has_ipv6 else ["ipv4"]
+    for client in clients:
+        reached = coexistence.receivers(bound, client)
+        if len(reached) == 1 or not reached:
+            r.expect(f"{client}_to", SOCKET_NAMES[reached[0]] if reached else "nobody")
+
+
+# --- names family -------------------------------------------------------------------
+
+IPADDRESS_MIXED_SINCE = (3, 13)
+
+
+def model_names(s: Scenario, r: Reasoning) -> None:
+    check = s["check"]
+    if check == "passive-order":
+        r.rule("getaddrinfo-passive")
+        raise Unknown("the order is the C library's")
+    if check in ("localhost", "ai-all"):
+        r.rule("getaddrinfo-localhost")
+        raise Unknown("hosts file")
+    if check == "inet-pton-mapped":
+        r.rule("inet-pton-mapped")
+        r.expect("value", "00000000000000000000ffff7f000001")
+    elif check == "ipaddress-ipv4-mapped":
+        r.rule("python-ipaddress-mapped")
+        r.expect("value", ["127.0.0.1"] * 3)
+    elif check == "ipaddress-str":
+        r.rule("python-ipaddress-str")
+        if tuple(r.facts.python) < IPADDRESS_MIXED_SINCE:
+            raise Unknown("before 3.13 a backport may or may not be there")
+        r.expect("value", "::ffff:127.0.0.1")
+    elif check == "ai-v4mapped":
+        fact = r.fact("ai_v4mapped")
+        r.expect("value", fact.value)
+    elif check == "inet-ntop-mapped":
+        r.expect("value", r.fact("inet_ntop_mapped").value)
+    elif check == "bind-127.0.0.2":
+        require(r, ipv4=True)
+        if not r.fact("loopback_is_slash8").asserted:
+            raise Unknown("loopback_is_slash8")
+        if not r.fact("loopback_is_slash8").value:
+            r.fail("bind-error", "bind_missing_address")
+        r.expect("value", "127.0.0.2")
+    r.expectation.outcome = ("ok",)
+
+
 MODELS = {
     "connect": model_connect,
     "options": model_options,
+    "coexist": model_coexist,
+    "names": model_names,
 }

@@ -8,7 +8,7 @@ from typing import Any
 # observed.outcome values (DESIGN.md "run record"); option-error is a setsockopt that
 # failed, which the options family needs.
 OUTCOMES = (
-    "ok", "refused", "unreachable", "not-delivered", "timeout", "bind-error",
+    "ok", "refused", "unreachable", "not-delivered", "timeout", "bind-error", "listen-error",
     "connect-error", "send-error", "option-error", "unsupported",
 )
 
@@ -27,6 +27,8 @@ class Observation:
     effective_v6only: int | None = None  # server IPV6_V6ONLY read back after bind
     client_v6only: int | None = None  # client IPV6_V6ONLY read back before connect
     reply: bool | None = None  # UDP: the server's reply reached the client
+    ipv4_to: str | None = None  # coexist: which socket an IPv4 client reached (ipv4-socket, ipv6-socket, nobody)
+    ipv6_to: str | None = None  # coexist: which socket an IPv6 client reached
     value: Any = None  # options family: the value read back
     notes: list[str] = field(default_factory=list)
 

@@ -40,15 +40,22 @@ def pytest_addoption(parser):
                     help="read <os>.toml expectations from DIR instead of the packaged ones")
 
 
+WALK_ID = "model/any/check=state-machine"
+
+
+def cell_id(item) -> str:
+    """The semantic id of a suite test: its scenario's, or the state machine's."""
+    scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
+    return scenario.id if scenario is not None else WALK_ID
+
+
 def pytest_collection_modifyitems(config, items):
     patterns = config.getoption("dualstack_cells")
     if not patterns:
         return
     keep, drop = [], []
     for item in items:
-        scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
-        selected = scenario is None or any(fnmatch.fnmatchcase(scenario.id, p) for p in patterns)
-        (keep if selected else drop).append(item)
+        (keep if any(fnmatch.fnmatchcase(cell_id(item), p) for p in patterns) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -14,12 +14,14 @@ deadlines below are upper bounds for a broken path, not waits on the normal one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import socket
 import time
 from typing import Callable
 
+from conformance import ports
 from conformance.errnames import describe
 from conformance.observation import Observation
 from conformance.scenario import Scenario, is_ipv6
@@ -305,9 +307,178 @@ OPTION_CHECKS = {
     "create-server": _create_server,
 }
 
+# --- coexist family -----------------------------------------------------------------
+
+COEXIST_CLIENTS = {"ipv4": (socket.AF_INET, "127.0.0.1"), "ipv6": (socket.AF_INET6, "::1")}
+
+
+def set_reuse(sock: socket.socket, option: str) -> None:
+    if option == "none":
+        return
+    if not hasattr(socket, option):  # Windows has no SO_REUSEPORT, POSIX no SO_EXCLUSIVEADDRUSE
+        raise Failure("unsupported", "setsockopt")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, option), 1)
+    except OSError as exc:
+        raise Failure("option-error", "setsockopt", exc) from exc
+
+
+def observe_coexist(scenario: Scenario) -> Observation:
+    for _ in range(PORT_RETRIES * 4):
+        try:
+            with ports.reserved() as port:
+                return _coexist_once(scenario, port)
+        except PortStolen:
+            continue
+    obs = Observation(outcome="timeout", stage="connect")
+    obs.notes.append(f"another socket kept answering on our port after {PORT_RETRIES} tries")
+    return obs
+
+
+def _coexist_once(scenario: Scenario, port: int) -> Observation:
+    proto = scenario.proto
+    obs = Observation(outcome="ok")
+    with contextlib.ExitStack() as stack:
+        try:
+            v4 = open_socket(stack, socket.AF_INET, proto)
+            v6 = open_socket(stack, socket.AF_INET6, proto)
+            for sock in (v4, v6):
+                set_reuse(sock, scenario["reuse"])
+            set_v6only(v6, scenario["v6only"])
+            obs.v6only_set = read_v6only(v6)
+            pairs = [(v4, scenario["ipv4"]), (v6, scenario["ipv6"])]
+            if scenario["order"] == "ipv6-first":
+                pairs.reverse()
+            (first, first_addr), (second, second_addr) = pairs
+            try:
+                first.bind((first_addr, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortStolen() from exc  # someone else's port: draw another
+                raise Failure("bind-error", "bind-first", exc) from exc
+            try:
+                call("bind-second", "bind-error", second.bind, (second_addr, port))
+                obs.effective_v6only = read_v6only(v6)
+                if proto == "tcp":
+                    call("listen-first", "listen-error", first.listen, 8)
+                    call("listen-second", "listen-error", second.listen, 8)
+            except Failure as failure:
+                if failure.exc is not None and failure.exc.errno == errno.EADDRINUSE:
+                    stack.close()  # release ours, then see whether a stranger holds the port
+                    if ports.held_elsewhere(port, proto):
+                        raise PortStolen() from failure
+                raise
+            names = {v4.fileno(): "ipv4-socket", v6.fileno(): "ipv6-socket"}
+            for client, (family, target) in COEXIST_CLIENTS.items():
+                reached = _reached(stack, proto, (v4, v6), family, (target, port))
+                setattr(obs, f"{client}_to", names.get(reached, reached))
+        except Failure as failure:
+            failure.apply(obs)
+    return obs
+
+
+def _reached(stack, proto: str, servers, family, target):
+    """The fileno of the server socket a client reached, "nobody", or "error:ERRNO"."""
+    try:
+        client = stack.enter_context(socket.socket(family, SOCK_TYPES[proto]))
+        client.settimeout(CONNECT_DEADLINE)
+        client.connect(target)
+    except ConnectionRefusedError:
+        return "nobody"
+    except OSError as exc:
+        return f"error:{describe(exc)[0]}"
+    if proto == "tcp":
+        ready, _, _ = select.select(list(servers), [], [], CONNECT_DEADLINE)
+        if not ready:
+            raise PortStolen()
+        conn, _ = ready[0].accept()
+        client.close()  # the client closes first, so TIME_WAIT stays off the shared port
+        conn.close()
+        return ready[0].fileno()
+    # UDP: the control leaves the same socket on the same path, so it lands where the
+    # probe did; a port nobody listens on answers the connected client with ECONNREFUSED.
+    nonce = os.urandom(6).hex().encode()
+    try:
+        client.send(b"probe-" + nonce)
+        client.send(b"control-" + nonce)
+    except ConnectionRefusedError:  # the ICMP answer to the probe, reported on the control
+        return "nobody"
+    except OSError as exc:
+        return f"error:{describe(exc)[0]}"
+    deadline = time.monotonic() + UDP_DEADLINE
+    found = None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([*servers, client], [], [], deadline - time.monotonic())
+        if client in ready:
+            with contextlib.suppress(OSError):
+                client.recv(64)
+            return "nobody"
+        for sock in ready:
+            data, _ = sock.recvfrom(64)
+            if data == b"probe-" + nonce:
+                found = sock.fileno()
+            elif data == b"control-" + nonce:
+                return found if found is not None else "nobody"
+    return found if found is not None else "nobody"
+
+
+# --- names family -------------------------------------------------------------------
+
+def _addresses(infos) -> list[str]:
+    return [host_of(info[4]) for info in infos]
+
+
+def _getaddrinfo(host, port, family, flags) -> list[str]:
+    return _addresses(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, flags))
+
+
+MAPPED_BYTES = bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1])
+
+
+def observe_names(scenario: Scenario) -> Observation:
+    import ipaddress
+
+    check = scenario["check"]
+    obs = Observation(outcome="ok")
+    try:
+        if check == "passive-order":
+            obs.value = _getaddrinfo(None, 8080, socket.AF_UNSPEC, socket.AI_PASSIVE)
+        elif check == "localhost":
+            obs.value = _getaddrinfo("localhost", 8080, socket.AF_UNSPEC, 0)
+        elif check in ("ai-v4mapped", "ai-all"):
+            flag = getattr(socket, "AI_V4MAPPED", None)
+            if flag is None or (check == "ai-all" and not hasattr(socket, "AI_ALL")):
+                raise Failure("unsupported", "getaddrinfo")
+            host = "127.0.0.1" if check == "ai-v4mapped" else "localhost"
+            flags = flag if check == "ai-v4mapped" else flag | socket.AI_ALL
+            obs.value = _getaddrinfo(host, 8080, socket.AF_INET6, flags)
+        elif check == "inet-pton-mapped":
+            obs.value = socket.inet_pton(socket.AF_INET6, "::ffff:127.0.0.1").hex()
+        elif check == "inet-ntop-mapped":
+            obs.value = socket.inet_ntop(socket.AF_INET6, MAPPED_BYTES)
+        elif check == "ipaddress-ipv4-mapped":  # the hex and the dotted form are one address
+            obs.value = [str(ipaddress.ip_address(form).ipv4_mapped)
+                         for form in ("::ffff:127.0.0.1", "::ffff:7f00:1", "0:0:0:0:0:ffff:7f00:1")]
+        elif check == "ipaddress-str":
+            obs.value = str(ipaddress.ip_address("::ffff:7f00:1"))
+        elif check == "bind-127.0.0.2":
+            with socket.socket(socket.AF_INET, SOCK_TYPES[scenario.proto]) as sock:
+                call("bind", "bind-error", sock.bind, ("127.0.0.2", 0))
+                obs.value = host_of(sock.getsockname())
+    except socket.gaierror as exc:
+        obs.outcome, obs.stage, obs.errno = "resolve-error", "getaddrinfo", f"EAI:{exc.errno}"
+    except Failure as failure:
+        failure.apply(obs)
+    except OSError as exc:
+        Failure("option-error", check, exc).apply(obs)
+    return obs
+
+
 OBSERVERS = {
     "connect": observe_connect,
     "options": observe_options,
+    "coexist": observe_coexist,
+    "names": observe_names,
 }
 
 

@@ -104,9 +104,61 @@ def options_snippet(s: Scenario) -> str:
     return "\n".join(head + body) + "\n"
 
 
+def coexist_snippet(s: Scenario) -> str:
+    type_, reuse = TYPE[s.proto], s["reuse"]
+    pairs = [("v4", s["ipv4"]), ("v6", s["ipv6"])]
+    if s["order"] == "ipv6-first":
+        pairs.reverse()
+    (first, first_addr), (second, second_addr) = pairs
+    lines = ["import socket",
+             f"v4 = socket.socket(socket.AF_INET, {type_})",
+             f"v6 = socket.socket(socket.AF_INET6, {type_})",
+             "try:"]
+    if reuse != "none":
+        lines += [f"    for s in (v4, v6):",
+                  f"        s.setsockopt(socket.SOL_SOCKET, socket.{reuse}, 1)"]
+    lines += ["    " + line for line in _set_v6only("v6", s["v6only"])]
+    lines += [f"    {first}.bind(({first_addr!r}, 0))",
+              f"    port = {first}.getsockname()[1]",
+              f"    {second}.bind(({second_addr!r}, port))",
+              "    print('both bound to port', port)"]
+    if s.proto == "tcp":
+        lines += [f"    {first}.listen()", f"    {second}.listen()", "    print('both listening')"]
+    lines += ["except (OSError, AttributeError) as exc:",
+              "    print('failed:', exc)",
+              "finally:",
+              "    v4.close()",
+              "    v6.close()"]
+    return "\n".join(lines) + "\n"
+
+
+NAMES_SNIPPETS = {
+    "passive-order": "print(socket.getaddrinfo(None, 8080, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE))",
+    "localhost": "print(socket.getaddrinfo('localhost', 8080, socket.AF_UNSPEC, socket.SOCK_STREAM))",
+    "ai-v4mapped": "print(socket.getaddrinfo('127.0.0.1', 8080, socket.AF_INET6, socket.SOCK_STREAM, 0, "
+                   "socket.AI_V4MAPPED))",
+    "ai-all": "print(socket.getaddrinfo('localhost', 8080, socket.AF_INET6, socket.SOCK_STREAM, 0, "
+              "socket.AI_V4MAPPED | socket.AI_ALL))",
+    "inet-pton-mapped": "print(socket.inet_pton(socket.AF_INET6, '::ffff:127.0.0.1').hex())",
+    "inet-ntop-mapped": "print(socket.inet_ntop(socket.AF_INET6, bytes(10) + b'\\xff\\xff' + bytes([127, 0, 0, 1])))",
+    "ipaddress-ipv4-mapped": "import ipaddress\nprint([str(ipaddress.ip_address(a).ipv4_mapped) for a in "
+                             "('::ffff:127.0.0.1', '::ffff:7f00:1', '0:0:0:0:0:ffff:7f00:1')])",
+    "ipaddress-str": "import ipaddress\nprint(ipaddress.ip_address('::ffff:7f00:1'))",
+}
+
+
+def names_snippet(s: Scenario) -> str:
+    if s["check"] == "bind-127.0.0.2":
+        return (f"import socket\nwith socket.socket(socket.AF_INET, {TYPE[s.proto]}) as s:\n"
+                "    s.bind(('127.0.0.2', 0))\n    print(s.getsockname())\n")
+    return "import socket\n" + NAMES_SNIPPETS[s["check"]] + "\n"
+
+
 SNIPPETS = {
     "connect": connect_snippet,
     "options": options_snippet,
+    "coexist": coexist_snippet,
+    "names": names_snippet,
 }
 
 

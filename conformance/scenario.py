@@ -63,17 +63,40 @@ def connect_scenarios() -> Iterator[Scenario]:
                     yield Scenario.of("connect", **params)
 
 
-def options_scenarios() -> Iterator[Scenario]:
-    spec = load_toml("catalogue.toml")["options"]
+def checks(family: str, default_protos: list[str]) -> Iterator[Scenario]:
+    """A family described as a list of checks, each for every proto unless it names its own."""
+    spec = load_toml("catalogue.toml")[family]
     for check in spec["checks"]:
         fields = {k: v for k, v in check.items() if k != "protos"}
-        for proto in check.get("protos", spec["protos"]):
-            yield Scenario.of("options", proto=proto, **fields)
+        for proto in check.get("protos", spec.get("protos", default_protos)):
+            yield Scenario.of(family, proto=proto, **fields)
+
+
+def options_scenarios() -> Iterator[Scenario]:
+    return checks("options", ["tcp", "udp"])
+
+
+def coexist_scenarios() -> Iterator[Scenario]:
+    spec = load_toml("catalogue.toml")["coexist"]
+    for proto in spec["protos"]:
+        for ipv4 in spec["ipv4"]:
+            for ipv6 in spec["ipv6"]:
+                for v6only in spec["v6only"]:
+                    for reuse in spec["reuse"]:
+                        for order in spec["orders"]:
+                            yield Scenario.of("coexist", proto=proto, ipv4=ipv4, ipv6=ipv6, v6only=v6only,
+                                              reuse=reuse, order=order)
+
+
+def names_scenarios() -> Iterator[Scenario]:
+    return checks("names", ["tcp"])
 
 
 FAMILIES = {
     "connect": connect_scenarios,
     "options": options_scenarios,
+    "coexist": coexist_scenarios,
+    "names": names_scenarios,
 }
 
 

@@ -9,7 +9,7 @@ from conformance.facts import measure
 from conformance.model import expect, load_platform
 from conformance.probe import observe
 from conformance.reproducer import reproducer
-from conformance.scenario import all_scenarios, connect_scenarios
+from conformance.scenario import all_scenarios, coexist_scenarios, connect_scenarios
 from conformance.verdict import judge
 
 
@@ -49,3 +49,17 @@ def test_reproducer_shows_what_the_probe_saw(scenario):
     assert summarize(obs) in out.stdout
     if obs.errno:
         assert f"[Errno {obs.errno_code}]" in out.stdout
+
+
+@pytest.mark.parametrize("scenario", list(coexist_scenarios())[::7], ids=lambda s: s.test_id)
+def test_coexist_reproducer_fails_where_the_probe_did(scenario):
+    obs = observe(scenario)
+    out = subprocess.run([sys.executable, "-I", "-c", reproducer(scenario)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    if obs.outcome == "ok":
+        assert "both bound" in out.stdout
+    elif obs.errno:
+        assert f"[Errno {obs.errno_code}]" in out.stdout
+    else:
+        assert "failed:" in out.stdout

@@ -1,0 +1,13 @@
+"""Hypothesis profiles for the suite: quick by default, thorough in CI (the CI
+environment variable, as GitHub Actions and .ci/run set it). No example database is
+written: every run starts fresh and leaves nothing next to the suite."""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("quick", max_examples=50, stateful_step_count=20, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=250, stateful_step_count=30, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("DUALSTACK_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "quick"))

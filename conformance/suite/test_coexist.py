@@ -1,0 +1,10 @@
+"""coexist: an IPv4 and an IPv6 socket on one port, with each v6only and reuse option."""
+
+import pytest
+
+from conformance.scenario import coexist_scenarios
+
+
+@pytest.mark.parametrize("scenario", list(coexist_scenarios()), ids=lambda s: s.test_id)
+def test_coexist(scenario, check_scenario):
+    check_scenario(scenario)
