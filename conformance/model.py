@@ -239,6 +239,23 @@ CLIENT_IP_VERSION = {"ipv4": 4, "mapped": 4, "ipv6": 6}
 CLIENT_NAME = {"ipv4": "127.0.0.1", "mapped": "::ffff:127.0.0.1", "ipv6": "::1"}
 
 
+def ipv6_bind(r: Reasoning, address: str, setting: str | None, proto: str) -> int:
+    """An AF_INET6 socket given the v6only setting and bound to address: its v6only,
+    or a documented failure to set the option or to bind."""
+    v6only = r.v6only(setting, proto, "option-error")
+    r.expect("v6only_set", v6only)
+    if address == "::ffff:127.0.0.1":
+        if not r.fact("mapped_supported").value:
+            r.fail("bind-error", "bind_mapped_on_v6only", kind=UNSUPPORTED)
+        if v6only:
+            r.rule("v6only-blocks-mapped-bind")
+            r.fail("bind-error", "bind_mapped_on_v6only")
+    if address == "::1" and not r.facts.has_ipv6:
+        r.rule("ipv6-loopback-missing")
+        r.fail("bind-error", "bind_missing_address")
+    return v6only
+
+
 def connect_failure(errno: Fact | None) -> tuple[str, ...] | str:
     """The outcome(s) of a failed TCP connect, from the documented errno if trusted."""
     if errno is None or not errno.asserted:
@@ -254,17 +271,7 @@ def model_connect(s: Scenario, r: Reasoning) -> None:
 
     server_v6only = None
     if server_v6:
-        server_v6only = r.v6only(s.get("v6only"), proto, "option-error")
-        r.expect("v6only_set", server_v6only)
-        if bind == "::ffff:127.0.0.1":
-            if not r.fact("mapped_supported").value:
-                r.fail("bind-error", "bind_mapped_on_v6only", kind=UNSUPPORTED)
-            if server_v6only:
-                r.rule("v6only-blocks-mapped-bind")
-                r.fail("bind-error", "bind_mapped_on_v6only")
-        if bind == "::1" and not r.facts.has_ipv6:
-            r.rule("ipv6-loopback-missing")
-            r.fail("bind-error", "bind_missing_address")
+        server_v6only = ipv6_bind(r, bind, s.get("v6only"), proto)
         if bind == "::1":
             sets = r.fact("specific_bind_sets_v6only", required=False)
             if sets is not None and sets.value:
@@ -364,17 +371,7 @@ def model_coexist(s: Scenario, r: Reasoning) -> None:
     if reuse != "none" and reuse not in r.fact("socket_options").value:
         r.rule("option-missing")
         r.fail("unsupported", kind=UNSUPPORTED)
-    v6only = r.v6only(s["v6only"], proto, "option-error")
-    r.expect("v6only_set", v6only)
-    if ipv6 == "::ffff:127.0.0.1":
-        if not r.fact("mapped_supported").value:
-            r.fail("bind-error", "bind_mapped_on_v6only", kind=UNSUPPORTED)
-        if v6only:
-            r.rule("v6only-blocks-mapped-bind")
-            r.fail("bind-error", "bind_mapped_on_v6only")
-    if ipv6 == "::1" and not r.facts.has_ipv6:
-        r.rule("ipv6-loopback-missing")
-        r.fail("bind-error", "bind_missing_address")
+    v6only = ipv6_bind(r, ipv6, s["v6only"], proto)
     flags = {"reuseaddr": reuse == "SO_REUSEADDR", "reuseport": reuse == "SO_REUSEPORT"}
     v4 = coexistence.Binding(4, s["ipv4"], **flags)
     v6 = coexistence.Binding(6, ipv6, v6only=v6only, **flags)
