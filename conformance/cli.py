@@ -1,9 +1,10 @@
-"""The ``dualstack`` command.
+"""The ``dualstack`` command: run the suite, build the report, diff two matrices.
 
-Exit status: 0 every cell conforms or is informational, unsupported or skipped;
-1 a cell deviates from what the platform documents, or the harness broke;
-2 bad input (an unknown option, an output path that cannot be written);
-3 the run could not complete (pytest internal error, record not written).
+Exit status of ``run``: 0 every cell conforms or is informational, unsupported or
+skipped; 1 a cell deviates from what the platform documents, or the harness broke;
+2 bad input (an unknown option, an output path that cannot be written); 3 the run could
+not complete (pytest internal error, record not written). ``report``: 0 or 2.
+``diff``: 0, 1 when a cell changed its verdict, 2.
 """
 
 from __future__ import annotations
@@ -57,6 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--expectations", metavar="DIR", default=None,
                      help="read <os>.toml expectations from DIR instead of the packaged ones")
     run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed to pytest unchanged")
+
+    report = commands.add_parser(
+        "report", help="merge run records into the matrix and render the behaviour report",
+        description="Validate run records, merge them into matrix.json and render behavior-report.md, "
+                    "behavior-report.html (self-contained) and matrix.svg. Platforms with expectations but "
+                    "no run appear as documented, not observed columns.",
+        epilog="exit status: 0 written, 2 bad input (nothing in --out is changed)")
+    report.add_argument("runs", nargs="*", metavar="RUN", help="run record files (default: reports/runs/*.json)")
+    report.add_argument("--out", metavar="DIR", default="reports", help="output folder (default: reports)")
+    report.add_argument("--no-documented", action="store_true",
+                        help="leave out the documented, not observed columns")
+
+    diff = commands.add_parser(
+        "diff", help="what changed between two matrices",
+        description="Compare two matrix.json files: new, gone and changed cells. A removed test is "
+                    "reported but is not a regression.",
+        epilog="exit status: 0 no verdict changed, 1 a cell changed its verdict, 2 bad input")
+    diff.add_argument("old", metavar="OLD", help="the earlier matrix.json")
+    diff.add_argument("new", metavar="NEW", help="the later matrix.json")
+    diff.add_argument("--format", choices=["text", "markdown"], default="text", help="output format (default: text)")
     return parser
 
 
@@ -64,10 +85,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     args = build_parser().parse_args(own)
     if args.command is None:
-        raise UsageError("dualstack: a command is required: run (see dualstack --help)")
+        raise UsageError("dualstack: a command is required: run, report or diff (see dualstack --help)")
     if getattr(args, "pytest_args", None):
         raise UsageError(f"dualstack {args.command}: unexpected argument {args.pytest_args[0]!r} "
                          "(pytest arguments go after --)")
+    if extra and args.command != "run":
+        raise UsageError(f"dualstack {args.command}: takes no arguments after --")
     args.pytest_args = extra
     return args
 
@@ -197,7 +220,60 @@ def exit_status(codes: list[int]) -> int:
     return EXIT_DEVIATES if 1 in codes else EXIT_OK
 
 
-COMMANDS = {"run": command_run}
+REPORT_FILES = ("matrix.json", "behavior-report.md", "behavior-report.html", "matrix.svg")
+
+
+def command_report(args) -> int:
+    import json
+    import tempfile
+
+    from conformance.documented import documented_columns
+    from matrix import merge, record, render
+
+    paths = [Path(p) for p in args.runs] or sorted(Path("reports/runs").glob("*.json"))
+    if not paths:
+        raise UsageError("dualstack report: no run records given and none in reports/runs/")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"dualstack report: --out {out}: not a folder")
+    try:
+        runs = merge.load_runs(paths)  # every input is checked before anything is written
+    except record.RecordError as exc:
+        raise UsageError(f"dualstack report: {exc}") from exc
+    observed_os = {data["platform"]["os"] for _, data in runs}
+    documented = {} if args.no_documented else documented_columns(observed_os)
+    matrix = merge.merge(runs, documented)
+    record.validate(matrix, "matrix-1", origin="matrix")
+    rendered = {
+        "matrix.json": json.dumps(matrix, indent=1, ensure_ascii=False) + "\n",
+        "behavior-report.md": render.markdown(matrix),
+        "behavior-report.html": render.html(matrix),
+        "matrix.svg": render.svg(matrix),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        record.write_text_atomic(out / name, rendered[name])
+    observed = sum(1 for c in matrix["columns"] if c["kind"] == "observed")
+    print(f"dualstack: {len(matrix['rows'])} cells x {observed} observed run(s)"
+          + (f" + {len(documented)} documented platform(s)" if documented else ""))
+    for name in REPORT_FILES:
+        print(f"dualstack: wrote {out / name}")
+    return EXIT_OK
+
+
+def command_diff(args) -> int:
+    from matrix import diff, record
+
+    try:
+        old, new = diff.load_matrix(args.old), diff.load_matrix(args.new)
+    except record.RecordError as exc:
+        raise UsageError(f"dualstack diff: {exc}") from exc
+    result = diff.diff(old, new)
+    print(diff.as_markdown(result) if args.format == "markdown" else diff.as_text(result), end="")
+    return EXIT_DEVIATES if any(c["verdict_changed"] for c in result["changed"]) else EXIT_OK
+
+
+COMMANDS = {"run": command_run, "report": command_report, "diff": command_diff}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from conformance import __version__
 from conformance.facts import Facts
+from matrix.merge import column_key
 
 # Environment variables GitHub Actions sets that identify the runner image and run.
 CI_VARIABLES = ("GITHUB_ACTIONS", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_JOB", "GITHUB_SHA",
@@ -58,10 +59,8 @@ def fingerprint(facts: Facts, variant: str) -> dict:
 
 
 def record_name(fp: dict) -> str:
-    """reports/runs file name: <os>-<release>-py<major.minor>-<variant>.json"""
-    python = ".".join(fp["python"].split(".")[:2])
-    release = "".join(c if c.isalnum() or c in ".-_" else "_" for c in fp["release"])
-    return f"{fp['os']}-{release}-py{python}-{fp['variant']}.json"
+    """reports/runs file name: <os>-<release>-py<major.minor>-<variant>.json, the matrix's column key"""
+    return column_key(fp) + ".json"
 
 
 def build_record(facts: Facts, results: list[dict], *, variant: str, started: datetime,

@@ -1,0 +1,34 @@
+"""Documented, not observed: what the platform model says for a platform nobody has
+run the suite on yet, as the report's apart-set columns. Never presented as measured."""
+
+from __future__ import annotations
+
+from conformance.catalogue import expectation_files
+from conformance.facts import Facts
+from conformance.model import expect, load_platform
+from conformance.scenario import all_scenarios
+
+
+def healthy_facts(os: str) -> Facts:
+    """The facts of an ordinary machine of that OS, from its documented defaults."""
+    platform = load_platform(os)
+    default = int(platform.fact("default_v6only").value)
+    mapped = platform.fact("mapped_supported")
+    return Facts(os=os, default_v6only={"tcp": default, "udp": default},
+                 has_mapped=bool(mapped.value) if mapped else True)
+
+
+def documented_columns(observed_os: set[str]) -> dict[str, dict]:
+    """{os: {"name": ..., "cells": {id: expected}}} for each documented OS not observed."""
+    columns = {}
+    for os in expectation_files():
+        if os in observed_os:
+            continue
+        platform, facts = load_platform(os), healthy_facts(os)
+        cells = {}
+        for scenario in all_scenarios():
+            expectation = expect(scenario, platform, facts)
+            if expectation.kind != "informational":
+                cells[scenario.id] = expectation.as_dict()
+        columns[os] = {"name": platform.name, "cells": cells}
+    return columns

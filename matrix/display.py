@@ -1,0 +1,45 @@
+"""How a cell reads: the observed (or expected) value in a few characters, and a glyph
+per verdict so that the report does not rely on colour alone."""
+
+from __future__ import annotations
+
+GLYPHS = {
+    "conforms": "✓", "deviates": "✗", "informational": "ℹ", "unsupported": "–",
+    "skipped": "⊘", "error": "‼", "documented": "◇", "missing": "·",
+}
+SOCKET_SHORT = {"ipv4-socket": "v4", "ipv6-socket": "v6", "nobody": "none"}
+
+
+def _value(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    return str(value)
+
+
+def show(cell: dict | None) -> str:
+    """The short text of an observed or expected cell."""
+    if not cell:
+        return ""
+    outcome = cell.get("outcome")
+    if isinstance(outcome, list):
+        return " or ".join(outcome)
+    if outcome == "ok":
+        if "ipv4_to" in cell or "ipv6_to" in cell:
+            return ("both bound; IPv4→" + SOCKET_SHORT.get(cell.get("ipv4_to"), str(cell.get("ipv4_to")))
+                    + " IPv6→" + SOCKET_SHORT.get(cell.get("ipv6_to"), str(cell.get("ipv6_to", "?"))))
+        if "peer" in cell:
+            return f"ok {cell['peer']}"
+        if "value" in cell:
+            value = cell["value"]
+            return f"v6only={value}" if isinstance(value, int) and not isinstance(value, bool) else _value(value)
+        return "ok"
+    if outcome in ("bind-error", "listen-error"):
+        where = "bind" if outcome == "bind-error" else "listen"
+        return f"{cell.get('errno') or 'error'} at {where}"
+    if outcome == "not-delivered":
+        return "not delivered"
+    if outcome == "unsupported":
+        return f"unsupported ({cell['errno']})" if cell.get("errno") else "unsupported"
+    return cell.get("errno") or outcome or "?"

@@ -1,0 +1,97 @@
+"""Merge run records into the behaviour matrix: rows are cells by semantic id, columns
+are runs (OS, release, Python, variant) plus platforms that are documented but not
+observed yet. The matrix is data (schema dualstack-conformance/matrix/1); the report
+renders it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from matrix import record
+from matrix.display import GLYPHS, show
+
+MATRIX_SCHEMA = "dualstack-conformance/matrix/1"
+
+
+def column_key(platform: dict) -> str:
+    """<os>-<release>-py<major.minor>-<variant>: one column per run."""
+    python = ".".join(platform["python"].split(".")[:2])
+    release = "".join(c if c.isalnum() or c in ".-_" else "_" for c in platform["release"])
+    return f"{platform['os']}-{release}-py{python}-{platform['variant']}"
+
+
+def load_runs(paths: list[Path]) -> list[tuple[Path, dict]]:
+    """Read and validate every record; refuse two records for one column."""
+    runs, seen = [], {}
+    for path in paths:
+        data = record.load(path)
+        key = column_key(data["platform"])
+        if key in seen:
+            raise record.RecordError(f"{path}: claims the same platform and variant ({key}) as {seen[key]}")
+        seen[key] = path
+        runs.append((path, data))
+    return runs
+
+
+def _cell(result: dict) -> dict:
+    return {
+        "value": show(result["observed"]),
+        "verdict": result["verdict"],
+        "glyph": GLYPHS[result["verdict"]],
+        "observed": result["observed"],
+        "expected": result.get("expected"),
+        "differences": result.get("differences", []),
+        "reason": result.get("reason"),
+    }
+
+
+def _documented_cell(expected: dict) -> dict:
+    return {"value": show(expected), "verdict": "documented", "glyph": GLYPHS["documented"],
+            "expected": expected}
+
+
+def merge(runs: list[tuple[Path, dict]], documented: dict[str, dict] | None = None) -> dict:
+    """``documented`` maps a platform name to {"name": ..., "cells": {id: expected}} for
+    platforms with expectations and no run: shown apart, never as measured."""
+    documented = documented or {}
+    columns, rows = [], {}
+    for path, data in sorted(runs, key=lambda r: column_key(r[1]["platform"])):
+        key = column_key(data["platform"])
+        columns.append({"key": key, "kind": "observed", "platform": data["platform"], "facts": data["facts"],
+                        "run": data["run"], "variants": data.get("variants", []), "file": path.name})
+        for result in data["results"]:
+            row = rows.setdefault(result["id"], {"id": result["id"], "family": result["family"],
+                                                 "params": result["params"], "test_id": result.get("test_id"),
+                                                 "reproducer": result.get("reproducer", ""), "cells": {}})
+            row["cells"][key] = _cell(result)
+    observed_keys = [c["key"] for c in columns]
+    for name, spec in sorted(documented.items()):
+        key = f"documented-{name}"
+        columns.append({"key": key, "kind": "documented", "os": name, "name": spec["name"]})
+        for cell_id, expected in spec["cells"].items():
+            if cell_id in rows:
+                rows[cell_id]["cells"][key] = _documented_cell(expected)
+    for row in rows.values():
+        classes: dict[str, list[str]] = {}
+        for key in observed_keys:
+            if key in row["cells"]:
+                classes.setdefault(row["cells"][key]["value"], []).append(key)
+        row["classes"] = [{"value": v, "columns": cols} for v, cols in classes.items()]
+        ran = {row["cells"][k]["value"] for k in observed_keys
+               if k in row["cells"] and row["cells"][k]["verdict"] not in ("unsupported", "skipped")}
+        row["differs"] = len(ran) > 1  # a cell that could not run somewhere is no disagreement
+        row["deviates"] = any(c["verdict"] in ("deviates", "error") for c in row["cells"].values())
+    summary = {key: {} for key in observed_keys}
+    for row in rows.values():
+        for key in observed_keys:
+            if key in row["cells"]:
+                verdict = row["cells"][key]["verdict"]
+                summary[key][verdict] = summary[key].get(verdict, 0) + 1
+    return {
+        "schema": MATRIX_SCHEMA,
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "columns": columns,
+        "rows": [rows[k] for k in sorted(rows)],
+        "summary": summary,
+    }
