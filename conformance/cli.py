@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cells", metavar="PATTERN", action="append", default=[],
                      help="run only the cells whose semantic id matches this glob (repeatable), "
                           "e.g. 'connect/udp/*'")
+    run.add_argument("--report", metavar="DIR", default=None,
+                     help="afterwards, build the report into DIR from every record in the --out folder "
+                          "(as dualstack report does), whatever the run's verdicts")
     run.add_argument("--expectations", metavar="DIR", default=None,
                      help="read <os>.toml expectations from DIR instead of the packaged ones")
     run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed to pytest unchanged")
@@ -201,10 +204,16 @@ def command_run(args) -> int:
             print(f"  {s['name']:<18} {s['status']}" + (f": {s['reason']}" if s["reason"] else ""))
     elif status[0]["status"] == "skipped":
         print(f"dualstack: variant {status[0]['name']} skipped: {status[0]['reason']}")
-    for variant, out in outs.items():
-        if out.exists() and out.stat().st_mtime_ns != before[variant]:
-            print(f"dualstack: record {out}")
-    return exit_status(codes)
+    written = [out for variant, out in outs.items() if out.exists() and out.stat().st_mtime_ns != before[variant]]
+    for out in written:
+        print(f"dualstack: record {out}")
+    status = exit_status(codes)
+    if args.report is not None and written:
+        folder = written[0].parent
+        report = argparse.Namespace(runs=[str(p) for p in sorted(folder.glob("*.json"))], out=args.report,
+                                    no_documented=False)
+        command_report(report)
+    return status
 
 
 def exit_status(codes: list[int]) -> int:

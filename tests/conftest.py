@@ -36,3 +36,12 @@ def run_dualstack(*args: str, timeout: float = 120, prefix: tuple[str, ...] = ()
 @pytest.fixture
 def dualstack():
     return run_dualstack
+
+
+@pytest.fixture(scope="session")
+def run_file(tmp_path_factory) -> Path:
+    """A real run record of this machine, made once per test session."""
+    folder = tmp_path_factory.mktemp("runs")
+    out = run_dualstack("run", "--out", str(folder / "run.json"), "-n", "2")
+    assert out.returncode == 0, out.stdout[-2000:]
+    return folder / "run.json"

@@ -1,0 +1,134 @@
+"""dualstack report and dualstack diff: merging, rendering, escaping, bad input."""
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from matrix import merge, record, render
+from matrix.beliefs import check_beliefs, recipes
+from matrix.diff import diff
+from tests.conftest import run_dualstack
+
+
+def variant_of(run_file: Path, folder: Path, variant: str, mutate=None) -> Path:
+    data = json.loads(run_file.read_text())
+    data["platform"]["variant"] = variant
+    if mutate:
+        mutate(data)
+    path = folder / f"{variant}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_report_writes_four_files_and_documented_columns(run_file, tmp_path):
+    out = run_dualstack("report", str(run_file), "--out", str(tmp_path / "rep"))
+    assert out.returncode == 0, out.stderr
+    names = sorted(p.name for p in (tmp_path / "rep").iterdir())
+    assert names == ["behavior-report.html", "behavior-report.md", "matrix.json", "matrix.svg"]
+    matrix = record.load(tmp_path / "rep" / "matrix.json", "matrix-1")
+    kinds = {c["key"]: c["kind"] for c in matrix["columns"]}
+    assert list(kinds.values()).count("observed") == 1
+    assert {"documented-windows", "documented-darwin", "documented-freebsd", "documented-openbsd"} <= set(kinds)
+    md = (tmp_path / "rep" / "behavior-report.md").read_text()
+    assert "## Documented, not observed" in md and "## Beliefs checked" in md and "## Portable recipes" in md
+    html = (tmp_path / "rep" / "behavior-report.html").read_text()
+    assert "http://" not in html.replace("http://www.w3.org", "") and "<script src" not in html  # self-contained
+
+
+def test_rows_where_platforms_differ_are_grouped_by_value(run_file, tmp_path):
+    def flip(data):
+        for r in data["results"]:
+            if r["id"] == "connect/tcp/bind=::/v6only=default/client=ipv4":
+                r["observed"] = {"outcome": "refused", "errno": "ECONNREFUSED"}
+    runs = merge.load_runs([run_file, variant_of(run_file, tmp_path, "flipped", flip)])
+    matrix = merge.merge(runs)
+    row = next(r for r in matrix["rows"] if r["id"] == "connect/tcp/bind=::/v6only=default/client=ipv4")
+    assert row["differs"]
+    assert sorted(c["value"] for c in row["classes"]) == ["ECONNREFUSED", "ok ::ffff:127.0.0.1"]
+
+
+def test_beliefs_are_judged_per_column(run_file):
+    matrix = merge.merge(merge.load_runs([run_file]))
+    beliefs = {b["claim"]: b for b in check_beliefs(matrix)}
+    always = beliefs["Binding 0.0.0.0:P and [::]:P always conflicts."]["verdicts"][0]
+    assert always["verdict"] == "fails"  # with IPV6_V6ONLY=1 both bind
+    assert all("v6only=1" in a["id"] for a in always["against"])
+    mapped = beliefs["IPv4 clients appear as ::ffff:a.b.c.d on a dual-stack socket."]["verdicts"][0]
+    assert mapped["verdict"] == "holds" and len(mapped["cells"]) == 2
+
+
+def test_recipes_are_derived_from_the_data(run_file):
+    found = {(r["kind"], r["proto"], r["bind"], r["v6only"], r["reuse"]): r
+             for r in recipes(merge.merge(merge.load_runs([run_file])))}
+    two_sockets = found[("two sockets", "tcp", "0.0.0.0 + ::", "1", "none")]
+    assert two_sockets["everywhere"]
+    assert ("one socket", "tcp", "0.0.0.0", "-", "none") not in found  # never serves IPv6
+
+
+def test_markup_in_a_record_is_shown_escaped(run_file, tmp_path):
+    evil = "<script>alert(1)</script>"
+
+    def inject(data):
+        data["platform"]["distribution"] = evil
+        data["results"][0]["observed"]["errno"] = "E<SCRIPT>"
+        data["results"][0]["observed"]["outcome"] = "connect-error"
+        data["results"][0]["expected"] = {"because": evil, "source": "javascript:alert(1)", "sources": []}
+    path = variant_of(run_file, tmp_path, "evil", inject)
+    data = json.loads(path.read_text())
+    data["results"][0]["observed"]["errno"] = "EVIL"
+    path.write_text(json.dumps(data))
+    matrix = merge.merge(merge.load_runs([path]))
+    page = render.html(matrix)
+    assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in render.markdown(matrix)
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"schema": "dualstack-conformance/run/1", "run": ', "not JSON"),
+    ("not json at all", "not JSON"),
+])
+def test_broken_run_files_are_named_and_nothing_is_overwritten(run_file, tmp_path, content, message):
+    out_dir = tmp_path / "rep"
+    out_dir.mkdir()
+    (out_dir / "matrix.json").write_text("previous")
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    out = run_dualstack("report", str(run_file), str(bad), "--out", str(out_dir))
+    assert out.returncode == 2
+    assert f"{bad}: {message}" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["matrix.json"]
+    assert (out_dir / "matrix.json").read_text() == "previous"
+
+
+def test_another_schema_version_and_duplicates_are_refused(run_file, tmp_path):
+    other = variant_of(run_file, tmp_path, "other", lambda d: d.update(schema="dualstack-conformance/run/2"))
+    out = run_dualstack("report", str(run_file), str(other), "--out", str(tmp_path / "rep"))
+    assert out.returncode == 2 and "run/2" in out.stderr and str(other) in out.stderr
+    copy_path = tmp_path / "copy.json"
+    shutil.copy(run_file, copy_path)
+    out = run_dualstack("report", str(run_file), str(copy_path), "--out", str(tmp_path / "rep"))
+    assert out.returncode == 2 and "claims the same platform and variant" in out.stderr
+    assert not (tmp_path / "rep").exists()
+
+
+def test_diff_names_changes_and_fails_only_on_a_verdict_change(run_file, tmp_path):
+    old = merge.merge(merge.load_runs([run_file]))
+    new = copy.deepcopy(old)
+    removed = new["rows"].pop()  # a removed test is not a regression
+    key = next(c["key"] for c in new["columns"] if c["kind"] == "observed")
+    new["rows"][0]["cells"][key].update(value="ECONNREFUSED", verdict="deviates", glyph="✗")
+    result = diff(old, new)
+    assert [c["id"] for c in result["gone"]] == [removed["id"]]
+    assert len(result["changed"]) == 1 and result["changed"][0]["verdict_changed"]
+    for name, data in (("old.json", old), ("new.json", new)):
+        (tmp_path / name).write_text(json.dumps(data))
+    out = run_dualstack("diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--format", "markdown")
+    assert out.returncode == 1 and "| **verdict** |" in out.stdout
+    same = run_dualstack("diff", str(tmp_path / "old.json"), str(tmp_path / "old.json"))
+    assert same.returncode == 0 and same.stdout.startswith("0 changed, 0 new, 0 gone")
+    bad = run_dualstack("diff", str(tmp_path / "old.json"), str(run_file))
+    assert bad.returncode == 2 and "is not 'dualstack-conformance/matrix/1'" in bad.stderr
