@@ -10,6 +10,7 @@ not complete (pytest internal error, record not written). ``report``: 0 or 2.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cells", metavar="PATTERN", action="append", default=[],
                      help="run only the cells whose semantic id matches this glob (repeatable), "
                           "e.g. 'connect/udp/*'")
+    run.add_argument("--label", metavar="NAME", default=None,
+                     help="record this machine, as it is, under the variant name NAME (a machine set up outside "
+                          "the suite, such as a container started with IPv6 disabled)")
     run.add_argument("--report", metavar="DIR", default=None,
                      help="afterwards, build the report into DIR from every record in the --out folder "
                           "(as dualstack report does), whatever the run's verdicts")
@@ -68,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "behavior-report.html (self-contained) and matrix.svg. Platforms with expectations but "
                     "no run appear as documented, not observed columns.",
         epilog="exit status: 0 written, 2 bad input (nothing in --out is changed)")
-    report.add_argument("runs", nargs="*", metavar="RUN", help="run record files (default: reports/runs/*.json)")
+    report.add_argument("runs", nargs="*", metavar="RUN",
+                        help="run record files, or folders of them (default: reports/runs)")
     report.add_argument("--out", metavar="DIR", default="reports", help="output folder (default: reports)")
     report.add_argument("--no-documented", action="store_true",
                         help="leave out the documented, not observed columns")
@@ -111,7 +116,7 @@ def resolve_out(out: str, variant: str, *, folder_only: bool = False) -> Path:
     if path.is_dir():
         path = path / record_name(fingerprint(measure(), variant))
     check_writable(path)
-    return path
+    return path.resolve()
 
 
 def check_expectations(folder: str) -> None:
@@ -126,10 +131,20 @@ def check_expectations(folder: str) -> None:
         raise UsageError(f"dualstack run: --expectations {exc}") from exc
 
 
-def selected_variants(name: str) -> list[str]:
+LABEL = re.compile(r"^[a-z0-9][a-z0-9_=.-]*$")
+
+
+def selected_variants(name: str, label: str | None = None) -> list[str]:
     from conformance.variants import catalogue
 
     known = ["default", *catalogue()]
+    if label is not None:
+        if name != "default":
+            raise UsageError("dualstack run: --label names this machine as it is; it does not go with --variant")
+        if not LABEL.match(label) or label in known or label == "all":
+            raise UsageError(f"dualstack run: --label {label!r}: use lower-case letters, digits and _=.- "
+                             f"and not one of {', '.join(known)}, all")
+        return [label]
     if name == "all":
         return known
     if name not in known:
@@ -160,13 +175,17 @@ def variant_unavailable(variant: str) -> str | None:
 
 def run_one(args, variant: str, out: Path) -> tuple[int, str | None]:
     """(pytest exit code, skip reason) for one variant."""
+    from conformance.variants import catalogue
+
     command = pytest_command(args, out, variant)
-    if variant != "default":
+    if variant in catalogue():
         reason = variant_unavailable(variant)
         if reason is not None:
             return 0, reason
         command = [sys.executable, "-m", "conformance.variants", variant, "--", *command]
-    return subprocess.run(command).returncode, None
+    # from the suite's folder: a `conformance` folder in the caller's cwd (a checkout) must
+    # not shadow the installed package that `python -m pytest` runs
+    return subprocess.run(command, cwd=SUITE).returncode, None
 
 
 def command_run(args) -> int:
@@ -174,7 +193,7 @@ def command_run(args) -> int:
 
     if args.workers is not None and not (args.workers == "auto" or args.workers.isdigit()):
         raise UsageError(f"dualstack run: --workers takes a number or 'auto', not {args.workers!r}")
-    variants = selected_variants(args.variant)
+    variants = selected_variants(args.variant, args.label)
     if args.expectations is not None:
         check_expectations(args.expectations)
     try:
@@ -193,27 +212,24 @@ def command_run(args) -> int:
         status.append({"name": variant, "status": "ran" if ran else "failed",
                        "reason": None if ran else f"pytest exit {code}"})
         codes.append(code)
+    written = [out for variant, out in outs.items() if out.exists() and out.stat().st_mtime_ns != before[variant]]
     if len(variants) > 1:
-        for variant, out in outs.items():  # every record says which variants ran and why not
-            if out.exists():
-                data = record.load(out)
-                data["variants"] = status
-                record.write(out, data)
+        for out in written:  # every record of this run says which variants ran and why not
+            data = record.load(out)
+            data["variants"] = status
+            record.write(out, data)
         print("dualstack: variants:")
         for s in status:
             print(f"  {s['name']:<18} {s['status']}" + (f": {s['reason']}" if s["reason"] else ""))
     elif status[0]["status"] == "skipped":
         print(f"dualstack: variant {status[0]['name']} skipped: {status[0]['reason']}")
-    written = [out for variant, out in outs.items() if out.exists() and out.stat().st_mtime_ns != before[variant]]
     for out in written:
         print(f"dualstack: record {out}")
-    status = exit_status(codes)
     if args.report is not None and written:
         folder = written[0].parent
-        report = argparse.Namespace(runs=[str(p) for p in sorted(folder.glob("*.json"))], out=args.report,
-                                    no_documented=False)
-        command_report(report)
-    return status
+        command_report(argparse.Namespace(runs=[str(p) for p in sorted(folder.glob("*.json"))], out=args.report,
+                                          no_documented=False))
+    return exit_status(codes)
 
 
 def exit_status(codes: list[int]) -> int:
@@ -239,7 +255,8 @@ def command_report(args) -> int:
     from conformance.documented import documented_columns
     from matrix import merge, record, render
 
-    paths = [Path(p) for p in args.runs] or sorted(Path("reports/runs").glob("*.json"))
+    given = [Path(p) for p in args.runs] or [Path("reports/runs")]
+    paths = [f for p in given for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
     if not paths:
         raise UsageError("dualstack report: no run records given and none in reports/runs/")
     out = Path(args.out)

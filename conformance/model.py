@@ -19,7 +19,7 @@ from typing import Any
 from conformance import coexistence
 from conformance.catalogue import expectation_files, load_toml, tomllib
 from conformance.facts import Facts
-from conformance.scenario import Scenario, is_ipv6
+from conformance.scenario import Scenario, is_ipv6, subject_spec
 
 # Verdict the cell gets when its observation matches (see conformance/verdict.py).
 ASSERT, UNSUPPORTED, SKIPPED, INFORMATIONAL = "conforms", "unsupported", "skipped", "informational"
@@ -435,9 +435,37 @@ def model_names(s: Scenario, r: Reasoning) -> None:
     r.expectation.outcome = ("ok",)
 
 
+# --- subjects family ----------------------------------------------------------------
+
+SUBJECT_RESOLVE = {"ok": lambda dual: "ok", "refused": lambda dual: "refused",
+                   "os-default": lambda dual: "ok" if dual else "refused"}
+
+
+def model_subjects(s: Scenario, r: Reasoning) -> None:
+    spec = subject_spec(s)
+    r.expectation.reasons.append(Reason(spec["because"], spec["source"]))
+    if "expect" not in spec:
+        raise Unknown("the subject documents nothing")
+    if not (r.facts.af_inet6 and r.facts.has_ipv6):
+        raise Unknown("the subjects are documented for machines with IPv6 on loopback")
+    default = r.default_v6only(s.proto)
+    if spec.get("starts") == "unless-dualstack-default" and default == 0:
+        r.fail("start-error")
+    clients = {family: SUBJECT_RESOLVE[spec["expect"][family]](default == 0) for family in ("ipv4", "ipv6")}
+    if default == 0:
+        clients["mapped"] = clients["ipv4"]
+    else:  # the mapped client, left at the default, is v6-only itself
+        fact = r.fact("connect_mapped_from_v6only", required=False)
+        if fact is not None and fact.asserted:
+            clients["mapped"] = "unreachable" if fact.value in ("ENETUNREACH", "EHOSTUNREACH") else f"error:{fact.value}"
+    r.expectation.outcome = ("ok",)
+    r.expect("clients", clients)
+
+
 MODELS = {
     "connect": model_connect,
     "options": model_options,
     "coexist": model_coexist,
     "names": model_names,
+    "subjects": model_subjects,
 }

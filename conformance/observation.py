@@ -9,7 +9,7 @@ from typing import Any
 # failed, which the options family needs.
 OUTCOMES = (
     "ok", "refused", "unreachable", "not-delivered", "timeout", "bind-error", "listen-error",
-    "connect-error", "send-error", "option-error", "unsupported",
+    "connect-error", "send-error", "option-error", "unsupported", "start-error", "resolve-error",
 )
 
 
@@ -29,6 +29,8 @@ class Observation:
     reply: bool | None = None  # UDP: the server's reply reached the client
     ipv4_to: str | None = None  # coexist: which socket an IPv4 client reached (ipv4-socket, ipv6-socket, nobody)
     ipv6_to: str | None = None  # coexist: which socket an IPv6 client reached
+    clients: dict | None = None  # subjects: what each client (ipv4, mapped, ipv6) got from the server
+    listeners: list | None = None  # subjects: what the platform's listing tool shows for the port
     value: Any = None  # options family: the value read back
     notes: list[str] = field(default_factory=list)
 

@@ -93,7 +93,11 @@ def check_scenario(request, dualstack_facts, dualstack_platform):
             raise
         duration_ms = (time.perf_counter() - started) * 1000
         verdict, found = judge(observation, expectation)
-        reason = expectation.reasons[0].because if verdict in ("unsupported", "skipped") and expectation.reasons else None
+        reason = None
+        if observation.stage == "precondition":
+            reason = "; ".join(observation.notes)
+        elif verdict in ("unsupported", "skipped") and expectation.reasons:
+            reason = expectation.reasons[0].because
         entry = result_entry(scenario, observation, expectation, verdict, found, duration_ms, reason)
         request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
         if verdict == "deviates":

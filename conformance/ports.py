@@ -64,6 +64,16 @@ def reserved() -> Iterator[int]:
         yield port
 
 
+@contextlib.contextmanager
+def free() -> Iterator[int]:
+    """A reserved port that nothing holds yet, in either family, for TCP or UDP."""
+    while True:
+        with reserved() as port:
+            if not (held_elsewhere(port, "tcp") or held_elsewhere(port, "udp")):
+                yield port
+                return
+
+
 def held_elsewhere(port: int, proto: str) -> bool:
     """Is the port taken in either family by some socket that is not ours? (Ask only
     after closing our own sockets on it.)"""

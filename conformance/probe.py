@@ -24,7 +24,7 @@ from typing import Callable
 from conformance import ports
 from conformance.errnames import describe
 from conformance.observation import Observation
-from conformance.scenario import Scenario, is_ipv6
+from conformance.scenario import Scenario, is_ipv6, subject_spec
 
 # Upper bounds, reached only when something is broken. Windows answers a refused
 # loopback connect only after its SYN retries (about 2 s), hence the margin.
@@ -474,11 +474,32 @@ def observe_names(scenario: Scenario) -> Observation:
     return obs
 
 
+# --- subjects family -----------------------------------------------------------------
+
+def observe_subjects(scenario: Scenario) -> Observation:
+    from conformance import subjects
+    from conformance.facts import os_name
+
+    spec = subject_spec(scenario)
+    if os_name() not in spec.get("platforms", [os_name()]):
+        return Observation(outcome="unsupported", stage="precondition",
+                           notes=[f"{spec['server']} does not run on {os_name()}"])
+    with ports.free() as port:
+        try:
+            command = subjects.command_for(spec["command"], port, spec.get("needs", []))
+        except subjects.Unavailable as exc:
+            return Observation(outcome="unsupported", stage="precondition", notes=[str(exc)])
+        run = subjects.run_subject(command, port, spec.get("http", False))
+    return Observation(outcome=run.outcome, clients=run.clients or None, listeners=run.listeners or None,
+                       notes=run.notes)
+
+
 OBSERVERS = {
     "connect": observe_connect,
     "options": observe_options,
     "coexist": observe_coexist,
     "names": observe_names,
+    "subjects": observe_subjects,
 }
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from conformance.probe import CLIENTS
-from conformance.scenario import Scenario, is_ipv6
+from conformance.scenario import Scenario, is_ipv6, subject_spec
 
 FAMILY = {True: "socket.AF_INET6", False: "socket.AF_INET"}
 TYPE = {"tcp": "socket.SOCK_STREAM", "udp": "socket.SOCK_DGRAM"}
@@ -154,11 +154,31 @@ def names_snippet(s: Scenario) -> str:
     return "import socket\n" + NAMES_SNIPPETS[s["check"]] + "\n"
 
 
+SUBJECT_TOOLS = {"{python}": "python", "{go}": "go run conformance/subjects/listen.go",
+                 "{node}": "node", "{here}/": "conformance/subjects/"}
+
+
+def subjects_snippet(s: Scenario) -> str:
+    spec = subject_spec(s)
+    command = " ".join(spec["command"]).replace("{port}", "8080")
+    for token, tool in SUBJECT_TOOLS.items():
+        command = command.replace(token, tool)
+    return ("# start the server in another terminal, as its users do:\n"
+            f"#   {command}\n"
+            "import socket\n"
+            "for family, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::ffff:127.0.0.1'),\n"
+            "                     (socket.AF_INET6, '::1')):\n"
+            "    with socket.socket(family) as s:\n"
+            "        s.settimeout(5)\n"
+            "        print(host, 'ok' if s.connect_ex((host, 8080)) == 0 else 'refused or failed')\n")
+
+
 SNIPPETS = {
     "connect": connect_snippet,
     "options": options_snippet,
     "coexist": coexist_snippet,
     "names": names_snippet,
+    "subjects": subjects_snippet,
 }
 
 

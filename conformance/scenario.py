@@ -92,11 +92,25 @@ def names_scenarios() -> Iterator[Scenario]:
     return checks("names", ["tcp"])
 
 
+def subject_specs() -> list[dict]:
+    return load_toml("subjects.toml")["subject"]
+
+
+def subjects_scenarios() -> Iterator[Scenario]:
+    for spec in subject_specs():
+        yield Scenario.of("subjects", proto="tcp", server=spec["server"], setup=spec["setup"])
+
+
+def subject_spec(scenario: Scenario) -> dict:
+    return next(s for s in subject_specs() if s["server"] == scenario["server"] and s["setup"] == scenario["setup"])
+
+
 FAMILIES = {
     "connect": connect_scenarios,
     "options": options_scenarios,
     "coexist": coexist_scenarios,
     "names": names_scenarios,
+    "subjects": subjects_scenarios,
 }
 
 

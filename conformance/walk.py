@@ -63,10 +63,7 @@ class SocketCalls(RuleBasedStateMachine):
         super().__init__()
         self.proto = "tcp"
         self.reservation = contextlib.ExitStack()
-        self.port = self.reservation.enter_context(ports.reserved())
-        while ports.held_elsewhere(self.port, "tcp") or ports.held_elsewhere(self.port, "udp"):
-            self.reservation.close()
-            self.port = self.reservation.enter_context(ports.reserved())
+        self.port = self.reservation.enter_context(ports.free())
         self.open: dict[int, Modelled] = {}
         self.next_id = 0
         self.bucket: coexistence.Bucket | None = None  # TCP only; None while the port has no owner

@@ -16,8 +16,15 @@ def load_beliefs() -> list[dict]:
     return tomllib.loads((resources.files("matrix") / "beliefs.toml").read_text(encoding="utf-8"))["belief"]
 
 
+def _field(cell: dict, key: str):
+    """A field of a cell; "clients.ipv4" reaches into a nested one."""
+    for part in key.split("."):
+        cell = cell.get(part) if isinstance(cell, dict) else None
+    return cell
+
+
 def _holds(cell: dict, expect: dict) -> bool:
-    return all(cell.get(k) == v for k, v in expect.items())
+    return all(_field(cell, k) == v for k, v in expect.items())
 
 
 def _content(column: dict, cell: dict) -> dict | None:

@@ -25,6 +25,12 @@ def show(cell: dict | None) -> str:
     outcome = cell.get("outcome")
     if isinstance(outcome, list):
         return " or ".join(outcome)
+    if outcome == "ok" and "clients" in cell:
+        clients = " · ".join(f"{name} {cell['clients'][name]}" for name in ("ipv4", "mapped", "ipv6")
+                             if name in cell["clients"])
+        return clients + (f" [{'; '.join(cell['listeners'])}]" if cell.get("listeners") else "")
+    if outcome == "start-error":
+        return "does not start"
     if outcome == "ok":
         if "ipv4_to" in cell or "ipv6_to" in cell:
             return ("both bound; IPv4→" + SOCKET_SHORT.get(cell.get("ipv4_to"), str(cell.get("ipv4_to")))

@@ -11,7 +11,7 @@ import jinja2
 from matrix.beliefs import check_beliefs, recipes
 from matrix.display import GLYPHS
 
-FAMILY_ORDER = ["connect", "options", "coexist", "names"]
+FAMILY_ORDER = ["connect", "options", "coexist", "names", "subjects"]
 VERDICT_ORDER = ["conforms", "informational", "unsupported", "skipped", "deviates", "error"]
 COLOURS = {"conforms": "#1a7f37", "deviates": "#cf222e", "informational": "#0969da", "unsupported": "#8c959f",
            "skipped": "#bf8700", "error": "#8250df", "documented": "#ffffff"}
@@ -111,17 +111,27 @@ def markdown(matrix: dict) -> str:
         diffs = "; ".join(f"{_md(d['field'])}: expected {_md(d['expected'])}, observed {_md(d['observed'])}"
                           for d in cell.get("differences", []))
         out.append(f"- `{_md(row['id'])}` on {_md(key)}: {diffs or _md(cell.get('reason') or '')}")
-    out += ["", "## The connect family", "",
-            "| cell | " + " | ".join(_md(c["key"]) for c in matrix["columns"]) + " |",
-            "|---|" + "---|" * len(matrix["columns"])]
-    for row in matrix["rows"]:
-        if row["family"] != "connect":
-            continue
+    out += family_table(matrix, "subjects", "Servers: what real servers bind",
+                        "Each server started as its users start it, probed from an IPv4, an IPv4-mapped and an "
+                        "IPv6 client; in brackets what the platform's listing tool shows (`ss -tlne` on Linux: "
+                        "`*:P v6only:0` is one dual-stack socket).")
+    out += family_table(matrix, "connect", "The connect family", "")
+    return "\n".join(out) + "\n"
+
+
+def family_table(matrix: dict, family: str, title: str, intro: str) -> list[str]:
+    rows = [row for row in matrix["rows"] if row["family"] == family]
+    if not rows:
+        return []
+    out = ["", f"## {title}", "", *([intro, ""] if intro else []),
+           "| cell | " + " | ".join(_md(c["key"]) for c in matrix["columns"]) + " |",
+           "|---|" + "---|" * len(matrix["columns"])]
+    for row in rows:
         cells = [f"{row['cells'][c['key']]['glyph']} {_md(row['cells'][c['key']]['value'])}"
                  if c["key"] in row["cells"] else "" for c in matrix["columns"]]
         flag = " ≠" if row["differs"] else ""
         out.append(f"| `{_md(row['id'])}`{flag} | " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _environment() -> jinja2.Environment:

@@ -28,7 +28,7 @@ def test_run_writes_a_valid_record_and_a_summary(tmp_path):
     assert path.name.endswith(f"-py{sys.version_info.major}.{sys.version_info.minor}-default.json")
     data = record.load(path)
     assert len(data["results"]) == len(all_scenarios())
-    assert set(verdicts(path)) <= {"conforms", "informational", "unsupported"}
+    assert set(verdicts(path)) <= {"conforms", "informational", "unsupported", "skipped"}
     counts = verdicts(path)
     assert f"verdicts: {counts['conforms']} conforms" in out.stdout
     assert f"dualstack: record {path}" in out.stdout

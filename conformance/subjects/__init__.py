@@ -1,0 +1,263 @@
+"""Server subjects: real servers started as their users start them, probed from an
+IPv4, an IPv4-mapped and an IPv6 client, then always killed.
+
+A subject runs in its own process group (its own session on POSIX) so that it and any
+workers it forks are killed together, on every path: a failed probe, a server that never
+becomes ready, an interrupted run. Readiness is a bounded poll: connect attempts on
+loopback, which answer at once, until one succeeds, the server exits, or the deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).parent
+READY_DEADLINE = 20.0  # uvicorn with two workers takes a second or two; a broken subject hits this
+PROBE_DEADLINE = 5.0
+KILL_GRACE = 5.0
+BUILD_TIMEOUT = 300.0
+POLL = 0.05  # how often readiness is re-checked; each check is a connect that answers at once
+CLIENTS = {"ipv4": (socket.AF_INET, "127.0.0.1"), "mapped": (socket.AF_INET6, "::ffff:127.0.0.1"),
+           "ipv6": (socket.AF_INET6, "::1")}
+HTTP_REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
+
+
+class Unavailable(Exception):
+    """The subject's toolchain or package is not here; str() is the reason."""
+
+
+@dataclass
+class Run:
+    """What a subject did: whether it started, what each client saw, the listeners."""
+
+    outcome: str  # ok, start-error, timeout
+    clients: dict = field(default_factory=dict)
+    listeners: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+# --- toolchains ----------------------------------------------------------------------
+
+def go_binary() -> Path:
+    """listen.go built once per machine and source version (a lock keeps builds apart)."""
+    go = shutil.which("go")
+    if go is None:
+        raise Unavailable("go is not on PATH (.ci/run installs Debian's golang-go)")
+    source = HERE / "listen.go"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "dualstack-conformance-go"
+    folder.mkdir(exist_ok=True)
+    binary = folder / f"listen-{digest}{'.exe' if os.name == 'nt' else ''}"
+    with _locked(folder / "build.lock"):
+        if not binary.exists():
+            env = dict(os.environ, GOCACHE=str(folder / "cache"), GOPATH=str(folder / "gopath"), GO111MODULE="off")
+            built = subprocess.run([go, "build", "-o", str(binary), str(source)], capture_output=True, text=True,
+                                   timeout=BUILD_TIMEOUT, env=env, cwd=folder)
+            if built.returncode != 0:
+                raise Unavailable(f"go build failed: {built.stderr.strip()[-300:]}")
+    return binary
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "a") as handle:
+        try:
+            import fcntl
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except ImportError:  # Windows: builds by parallel workers may repeat, harmlessly
+            pass
+        yield
+
+
+def command_for(template: list[str], port: int, needs: list[str]) -> list[str]:
+    """The subject's command line, or Unavailable with the reason."""
+    for module in needs:
+        if importlib.util.find_spec(module) is None:
+            raise Unavailable(f"{module} is not installed (pip install 'dualstack-conformance[subjects]')")
+    tools = {"{python}": lambda: sys.executable, "{go}": lambda: str(go_binary()),
+             "{node}": lambda: shutil.which("node") or _missing("node"), "{here}": lambda: str(HERE)}
+    out = []
+    for part in template:
+        for key, value in tools.items():
+            if key in part:
+                part = part.replace(key, value())
+        out.append(part.replace("{port}", str(port)))
+    return out
+
+
+def _missing(tool: str):
+    raise Unavailable(f"{tool} is not on PATH")
+
+
+# --- one run of a subject -------------------------------------------------------------
+
+def start(command: list[str], logs: Path) -> subprocess.Popen:
+    kwargs = {"start_new_session": True} if os.name == "posix" else {
+        "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=logs, env=env,
+                                **kwargs)
+
+
+def kill(process: subprocess.Popen) -> None:
+    """The subject and everything it started: TERM, then KILL after a grace period;
+    returns once every process of its group is gone (or a zombie waiting for init)."""
+    if os.name == "posix":
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=KILL_GRACE)
+            if _group_dies(process.pid, KILL_GRACE):
+                break
+    elif process.poll() is None:
+        subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, timeout=30)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=KILL_GRACE)
+
+
+def _group_dies(pgid: int, deadline: float) -> bool:
+    """Wait, bounded, until no live process is left in the group."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if not _live_members(pgid):
+            return True
+        time.sleep(POLL / 5)  # a bounded poll: a signalled process takes a moment to exit
+    return not _live_members(pgid)
+
+
+def _live_members(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():  # elsewhere an orphan's zombie is reaped at once
+        return True
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp
+                return True
+    return False
+
+
+def _connects(port: int) -> bool:
+    for family, host in (CLIENTS["ipv4"], CLIENTS["ipv6"]):
+        try:
+            with socket.create_connection((host, port), timeout=PROBE_DEADLINE) as sock:
+                sock.close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_ready(process: subprocess.Popen, port: int, deadline: float) -> str:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            return "start-error"
+        if _connects(port):
+            return "ok"
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=POLL)  # returns at once if the subject dies
+    return "timeout"
+
+
+def probe(port: int, client: str, http: bool) -> str:
+    family, host = CLIENTS[client]
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(PROBE_DEADLINE)
+            sock.connect((host, port))
+            if not http:
+                return "ok"
+            sock.sendall(HTTP_REQUEST)
+            return "ok" if sock.recv(64).startswith(b"HTTP/") else "no-http-answer"
+    except ConnectionRefusedError:
+        return "refused"
+    except (TimeoutError, socket.timeout):
+        return "timeout"
+    except OSError as exc:
+        from conformance.errnames import describe
+        name = describe(exc)[0]
+        return "unreachable" if name in ("ENETUNREACH", "EHOSTUNREACH") else f"error:{name}"
+
+
+def listeners(port: int) -> list[str] | None:
+    """What the platform's own listing tool shows for the port (None: no tool here)."""
+    if sys.platform.startswith("linux") and shutil.which("ss"):
+        command, pattern = ["ss", "-tlneH", f"sport = :{port}"], None
+    elif sys.platform == "darwin" or sys.platform.startswith("freebsd"):
+        command, pattern = ["netstat", "-an", "-p", "tcp"], re.compile(rf"[.:]{port}\s.*LISTEN")
+    elif os.name == "nt":
+        command, pattern = ["netstat", "-ano", "-p", "TCPv6"], re.compile(rf":{port}\s.*LISTENING")
+    else:
+        return None
+    try:
+        text = subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
+        if os.name == "nt":
+            text += subprocess.run(["netstat", "-ano", "-p", "TCP"], capture_output=True, text=True,
+                                   timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    if pattern is not None:
+        return [line for line in lines if pattern.search(line)]
+    return [_ss_summary(line) for line in lines]
+
+
+def _ss_summary(line: str) -> str:
+    """`ss -tlne` line -> its local address and v6only field: `*:8080 v6only:0`."""
+    fields = line.split()
+    local = fields[3] if len(fields) > 3 else line
+    v6only = next((f for f in fields if f.startswith("v6only:")), "")
+    return f"{local} {v6only}".strip()
+
+
+def run_subject(command: list[str], port: int, http: bool, ready_deadline: float = READY_DEADLINE) -> Run:
+    """Start, wait, probe the three clients, list, and always kill."""
+    with tempfile.TemporaryDirectory(prefix="dualstack-subject-") as logs:
+        process = start(command, Path(logs))
+        try:
+            state = wait_ready(process, port, ready_deadline)
+            run = Run(outcome=state)
+            if state == "ok":
+                run.clients = {client: probe(port, client, http) for client in CLIENTS}
+                listed = listeners(port)
+                # the port is drawn at random: write it as P so runs compare
+                run.listeners = [re.sub(rf"([.:]){port}\b", r"\1P", line) for line in listed or []]
+                # a server that bound, then failed to finish starting (a second listen() that
+                # collides, say), is gone by now: its clients' answers are not the server's
+                if process.poll() is not None or listed == []:
+                    run.outcome, run.clients = "start-error", {}
+                    run.notes = ["stopped listening right after it started"]
+            elif state == "start-error":
+                run.notes = [f"exit status {process.poll()}"]
+            else:
+                run.notes = [f"not listening after {ready_deadline:.0f} s"]
+            if run.outcome != "ok":
+                run.notes += (Path(logs) / "stderr").read_text(errors="replace").strip().splitlines()[-1:]
+            return run
+        finally:
+            kill(process)
