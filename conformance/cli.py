@@ -202,7 +202,8 @@ def command_run(args) -> int:
         raise UsageError(f"dualstack run: --out {exc}") from exc
 
     before = {v: out.stat().st_mtime_ns if out.exists() else None for v, out in outs.items()}
-    status, codes = [], []
+    status: list[dict[str, str | None]] = []
+    codes: list[int] = []
     for variant in variants:
         code, reason = run_one(args, variant, outs[variant])
         if reason is not None:
@@ -250,7 +251,6 @@ REPORT_FILES = ("matrix.json", "behavior-report.md", "behavior-report.html", "ma
 
 def command_report(args) -> int:
     import json
-    import tempfile
 
     from conformance.documented import documented_columns
     from matrix import merge, record, render

@@ -73,7 +73,7 @@ class Binding:
             return claim
         return "0.0.0.0" if self.address == "::" else LOOPBACK4_IPV6
 
-    def listen(self) -> "Binding":
+    def listen(self) -> Binding:
         return replace(self, listening=True)
 
 
@@ -193,7 +193,9 @@ def fast_path(bucket: Bucket, new: Binding, rules: Rules = LINUX) -> bool:
         return True
     if not (rules.reuseport_shares and new.reuseport) or bucket.fastreuseport == FASTREUSEPORT_OFF:
         return False
-    return bucket.fastreuseport == FASTREUSEPORT_ANY or _saddr_equal(bucket.fast, new)
+    if bucket.fastreuseport == FASTREUSEPORT_ANY:
+        return True
+    return bucket.fast is not None and _saddr_equal(bucket.fast, new)
 
 
 def after_bind(bucket: Bucket | None, new: Binding, rules: Rules = LINUX) -> Bucket:

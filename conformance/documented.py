@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from conformance.catalogue import expectation_files
 from conformance.facts import Facts
-from conformance.model import expect, load_platform
+from conformance.model import Platform, expect, load_platform
 from conformance.scenario import all_scenarios
 
 
-def healthy_facts(os: str) -> Facts:
+def healthy_facts(platform: Platform) -> Facts:
     """The facts of an ordinary machine of that OS, from its documented defaults."""
-    platform = load_platform(os)
-    default = int(platform.fact("default_v6only").value)
+    documented_default = platform.fact("default_v6only")
+    default = int(documented_default.value) if documented_default else 0
     mapped = platform.fact("mapped_supported")
-    return Facts(os=os, default_v6only={"tcp": default, "udp": default},
+    return Facts(os=platform.os, default_v6only={"tcp": default, "udp": default},
                  has_mapped=bool(mapped.value) if mapped else True)
 
 
@@ -24,7 +24,10 @@ def documented_columns(observed_os: set[str]) -> dict[str, dict]:
     for os in expectation_files():
         if os in observed_os:
             continue
-        platform, facts = load_platform(os), healthy_facts(os)
+        platform = load_platform(os)
+        if platform is None:
+            continue
+        facts = healthy_facts(platform)
         cells = {}
         for scenario in all_scenarios():
             expectation = expect(scenario, platform, facts)

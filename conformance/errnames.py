@@ -10,7 +10,7 @@ lead to the same POSIX name here; the raw code is kept next to it.
 from __future__ import annotations
 
 import errno
-from typing import Mapping
+from collections.abc import Mapping
 
 WINSOCK_PREFIX = "WSA"
 

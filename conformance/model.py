@@ -12,7 +12,7 @@ expectation, and the cell is recorded as informational.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def platform_from_data(data: dict, origin: str = "expectations") -> Platform:
     return Platform(os=data["os"], name=data.get("name", data["os"]), facts=facts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_platform(os: str, folder: str | None = None) -> Platform | None:
     """The platform's documented facts; from ``folder`` instead of the packaged
     expectations when given (to try out an edited expectations file)."""
@@ -118,7 +118,7 @@ def load_platform(os: str, folder: str | None = None) -> Platform | None:
     return platform_from_data(load_toml(f"expectations/{os}.toml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def rules() -> dict[str, Reason]:
     return {rid: Reason(r["because"], r["source"]) for rid, r in load_toml("rules.toml").items()}
 
@@ -143,15 +143,19 @@ class Reasoning:
         if reason not in self.expectation.reasons:
             self.expectation.reasons.append(reason)
 
-    def fact(self, key: str, *, required: bool = True) -> Fact | None:
-        fact = self.platform.fact(key) if self.platform else None
+    def fact(self, key: str) -> Fact:
+        """A documented fact; Unknown when the platform documents nothing for it."""
+        fact = self.maybe_fact(key)
         if fact is None:
-            if required:
-                raise Unknown(key)
-            return None
-        reason = Reason(fact.because, fact.source)
-        if reason not in self.expectation.reasons:
-            self.expectation.reasons.append(reason)
+            raise Unknown(key)
+        return fact
+
+    def maybe_fact(self, key: str) -> Fact | None:
+        fact = self.platform.fact(key) if self.platform else None
+        if fact is not None:
+            reason = Reason(fact.because, fact.source)
+            if reason not in self.expectation.reasons:
+                self.expectation.reasons.append(reason)
         return fact
 
     def expect(self, name: str, value: Any) -> None:
@@ -164,7 +168,7 @@ class Reasoning:
         exp.kind = kind
         exp.outcome = outcome if isinstance(outcome, tuple) else (outcome,)
         if errno_fact is not None:
-            fact = self.fact(errno_fact, required=False)
+            fact = self.maybe_fact(errno_fact)
             if fact is not None and fact.asserted:
                 exp.errno = fact.value
         if errno is not None:
@@ -273,7 +277,7 @@ def model_connect(s: Scenario, r: Reasoning) -> None:
     if server_v6:
         server_v6only = ipv6_bind(r, bind, s.get("v6only"), proto)
         if bind == "::1":
-            sets = r.fact("specific_bind_sets_v6only", required=False)
+            sets = r.maybe_fact("specific_bind_sets_v6only")
             if sets is not None and sets.value:
                 r.expect("effective_v6only", 1)
         else:
@@ -286,7 +290,7 @@ def model_connect(s: Scenario, r: Reasoning) -> None:
         if client_v6only:
             r.rule("v6only-client-cannot-use-mapped")
             if proto == "tcp":
-                r.fail(connect_failure(r.fact("connect_mapped_from_v6only", required=False)),
+                r.fail(connect_failure(r.maybe_fact("connect_mapped_from_v6only")),
                        "connect_mapped_from_v6only")
             r.fail("send-error", "send_mapped_from_v6only")
         r.rule("mapped-client-is-ipv4")
@@ -455,7 +459,7 @@ def model_subjects(s: Scenario, r: Reasoning) -> None:
     if default == 0:
         clients["mapped"] = clients["ipv4"]
     else:  # the mapped client, left at the default, is v6-only itself
-        fact = r.fact("connect_mapped_from_v6only", required=False)
+        fact = r.maybe_fact("connect_mapped_from_v6only")
         if fact is not None and fact.asserted:
             clients["mapped"] = "unreachable" if fact.value in ("ENETUNREACH", "EHOSTUNREACH") else f"error:{fact.value}"
     r.expectation.outcome = ("ok",)

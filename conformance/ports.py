@@ -16,13 +16,13 @@ import os
 import random
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 try:
     import fcntl
 except ImportError:  # Windows: the xdist blocks are all the separation there is
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 FIRST, LAST = 20000, 32000  # below Linux's 32768 and the 49152 of Windows and macOS
 

@@ -19,7 +19,7 @@ import os
 import select
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from conformance import ports
 from conformance.errnames import describe
@@ -201,7 +201,7 @@ def receive_until_control(sock: socket.socket, probe: bytes, control: bytes, con
         sock.settimeout(remaining if control_sent else min(remaining, 0.05))
         try:
             data, addr = sock.recvfrom(2048)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             break
         except ConnectionResetError:  # Windows reports an earlier ICMP unreachable here
             continue
@@ -457,7 +457,7 @@ def observe_names(scenario: Scenario) -> Observation:
         elif check == "inet-ntop-mapped":
             obs.value = socket.inet_ntop(socket.AF_INET6, MAPPED_BYTES)
         elif check == "ipaddress-ipv4-mapped":  # the hex and the dotted form are one address
-            obs.value = [str(ipaddress.ip_address(form).ipv4_mapped)
+            obs.value = [str(ipaddress.IPv6Address(form).ipv4_mapped)
                          for form in ("::ffff:127.0.0.1", "::ffff:7f00:1", "0:0:0:0:0:ffff:7f00:1")]
         elif check == "ipaddress-str":
             obs.value = str(ipaddress.ip_address("::ffff:7f00:1"))

@@ -115,7 +115,7 @@ def coexist_snippet(s: Scenario) -> str:
              f"v6 = socket.socket(socket.AF_INET6, {type_})",
              "try:"]
     if reuse != "none":
-        lines += [f"    for s in (v4, v6):",
+        lines += ["    for s in (v4, v6):",
                   f"        s.setsockopt(socket.SOL_SOCKET, socket.{reuse}, 1)"]
     lines += ["    " + line for line in _set_v6only("v6", s["v6only"])]
     lines += [f"    {first}.bind(({first_addr!r}, 0))",

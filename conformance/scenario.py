@@ -7,8 +7,8 @@ is stable across suite versions and is what the matrix joins on; its test id
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from conformance.catalogue import load_toml
 
@@ -19,7 +19,7 @@ class Scenario:
     params: tuple[tuple[str, str], ...]
 
     @classmethod
-    def of(cls, family: str, **params: str) -> "Scenario":
+    def of(cls, family: str, **params: str) -> Scenario:
         return cls(family, tuple(params.items()))
 
     def __getitem__(self, key: str) -> str:

@@ -14,7 +14,7 @@ import contextlib
 import errno
 import select
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, precondition, rule
@@ -31,7 +31,7 @@ def answer(call) -> str:
         call()
         return "ok"
     except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
+        return errno.errorcode.get(exc.errno or 0, str(exc.errno))
 
 
 @dataclass
@@ -47,10 +47,10 @@ class Modelled:
     listening: bool = False
 
     def binding(self, **changes) -> coexistence.Binding:
-        fields = dict(family=self.family, address=self.address, v6only=self.v6only,
-                      reuseaddr=self.reuseaddr, reuseport=self.reuseport, listening=self.listening)
-        fields.update(changes)
-        return coexistence.Binding(**fields)
+        """The socket as the rules see it (the address given in changes before bind)."""
+        current = coexistence.Binding(self.family, self.address or "", self.v6only, self.reuseaddr,
+                                      self.reuseport, self.listening)
+        return replace(current, **changes)
 
 
 class SocketCalls(RuleBasedStateMachine):

@@ -18,9 +18,10 @@ def load_beliefs() -> list[dict]:
 
 def _field(cell: dict, key: str):
     """A field of a cell; "clients.ipv4" reaches into a nested one."""
+    value: object = cell
     for part in key.split("."):
-        cell = cell.get(part) if isinstance(cell, dict) else None
-    return cell
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _holds(cell: dict, expect: dict) -> bool:
@@ -40,7 +41,7 @@ def judge_belief(belief: dict, matrix: dict) -> list[dict]:
     verdicts = []
     for column in matrix["columns"]:
         os_name = column["platform"]["os"] if column["kind"] == "observed" else column["os"]
-        expect = belief.get("expect")
+        expect: dict | None = belief.get("expect")
         if "expect_by_os" in belief:
             expect = belief["expect_by_os"].get(os_name)
         when = belief.get("when")
@@ -50,11 +51,11 @@ def judge_belief(belief: dict, matrix: dict) -> list[dict]:
             continue
         cells = [(row["id"], row["cells"][column["key"]]) for row in matrix["rows"]
                  if column["key"] in row["cells"] and any(fnmatch.fnmatchcase(row["id"], g) for g in belief["cells"])]
-        judged = [(cid, _content(column, cell)) for cid, cell in cells if _content(column, cell)]
+        judged = [(cid, cell) for cid, cell in cells if _content(column, cell)]
         if not judged:
             continue
-        against = [{"id": cid, "value": row_cell["value"]} for cid, row_cell in cells
-                   if _content(column, row_cell) and not _holds(_content(column, row_cell), expect)]
+        against = [{"id": cid, "value": cell["value"]} for cid, cell in judged
+                   if not _holds(_content(column, cell) or {}, expect)]
         supporting = [cid for cid, _ in judged]
         verdicts.append({"column": column["key"], "kind": column["kind"],
                          "verdict": "fails" if against else "holds", "against": against, "cells": supporting})

@@ -33,8 +33,8 @@ def show(cell: dict | None) -> str:
         return "does not start"
     if outcome == "ok":
         if "ipv4_to" in cell or "ipv6_to" in cell:
-            return ("both bound; IPv4→" + SOCKET_SHORT.get(cell.get("ipv4_to"), str(cell.get("ipv4_to")))
-                    + " IPv6→" + SOCKET_SHORT.get(cell.get("ipv6_to"), str(cell.get("ipv6_to", "?"))))
+            ipv4, ipv6 = str(cell.get("ipv4_to", "?")), str(cell.get("ipv6_to", "?"))
+            return f"both bound; IPv4→{SOCKET_SHORT.get(ipv4, ipv4)} IPv6→{SOCKET_SHORT.get(ipv6, ipv6)}"
         if "peer" in cell:
             return f"ok {cell['peer']}"
         if "value" in cell:

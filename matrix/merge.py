@@ -23,7 +23,8 @@ def column_key(platform: dict) -> str:
 
 def load_runs(paths: list[Path]) -> list[tuple[Path, dict]]:
     """Read and validate every record; refuse two records for one column."""
-    runs, seen = [], {}
+    runs: list[tuple[Path, dict]] = []
+    seen: dict[str, Path] = {}
     for path in paths:
         data = record.load(path)
         key = column_key(data["platform"])
@@ -55,7 +56,8 @@ def merge(runs: list[tuple[Path, dict]], documented: dict[str, dict] | None = No
     """``documented`` maps a platform name to {"name": ..., "cells": {id: expected}} for
     platforms with expectations and no run: shown apart, never as measured."""
     documented = documented or {}
-    columns, rows = [], {}
+    columns: list[dict] = []
+    rows: dict[str, dict] = {}
     for path, data in sorted(runs, key=lambda r: column_key(r[1]["platform"])):
         key = column_key(data["platform"])
         columns.append({"key": key, "kind": "observed", "platform": data["platform"], "facts": data["facts"],
@@ -82,7 +84,7 @@ def merge(runs: list[tuple[Path, dict]], documented: dict[str, dict] | None = No
                if k in row["cells"] and row["cells"][k]["verdict"] not in ("unsupported", "skipped")}
         row["differs"] = len(ran) > 1  # a cell that could not run somewhere is no disagreement
         row["deviates"] = any(c["verdict"] in ("deviates", "error") for c in row["cells"].values())
-    summary = {key: {} for key in observed_keys}
+    summary: dict[str, dict[str, int]] = {key: {} for key in observed_keys}
     for row in rows.values():
         for key in observed_keys:
             if key in row["cells"]:

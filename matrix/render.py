@@ -175,8 +175,8 @@ def svg(matrix: dict) -> str:
             out.append(f'<text x="{label_w}" y="{fy + 7}" fill="#57606a">{family}</text>')
             for i, row in enumerate(rows):
                 cell = row["cells"].get(column["key"])
+                colour = COLOURS.get(cell["verdict"], "#eaeef2") if cell else "#eaeef2"
                 verdict = cell["verdict"] if cell else None
-                colour = COLOURS.get(verdict, "#eaeef2")
                 stroke = ' stroke="#8c959f" stroke-width="0.5"' if verdict == "documented" else ""
                 x = label_w + family_w + (i % per_row) * (size + gap)
                 cy = fy + (i // per_row) * (size + gap)

@@ -1,8 +1,6 @@
 """dualstack run, as a user runs it: records, summaries, exit status, bad input."""
 
-import json
 import platform
-import shutil
 import sys
 from collections import Counter
 from pathlib import Path

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.catalogue import expectation_files
-from conformance.model import expect, load_platform, platform_from_data, PlatformError
+from conformance.model import PlatformError, expect, load_platform, platform_from_data
 from conformance.observation import OUTCOMES
 from conformance.scenario import Scenario, all_scenarios
 from tests.conftest import simulated

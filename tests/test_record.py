@@ -2,13 +2,13 @@
 
 import copy
 import json
+from datetime import datetime, timezone
 
 import pytest
 
 from conformance.facts import measure
 from conformance.run_record import build_record, record_name
 from matrix import record
-from datetime import datetime, timezone
 
 RESULT = {
     "id": "connect/tcp/bind=::/v6only=default/client=ipv4",
