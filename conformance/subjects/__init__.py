@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).parent
-READY_DEADLINE = 20.0  # uvicorn with two workers takes a second or two; a broken subject hits this
+READY_DEADLINE = 10.0  # uvicorn with two workers takes a second or two; a broken subject hits this
 PROBE_DEADLINE = 5.0
 KILL_GRACE = 5.0
 SETTLE_DEADLINE = 5.0
+DYING = {"error:ECONNRESET", "error:EPIPE", "no-http-answer"}  # answers of a server on its way out
 BUILD_TIMEOUT = 300.0
 POLL = 0.05  # how often readiness is re-checked; each check is a connect that answers at once
 CLIENTS = {"ipv4": (socket.AF_INET, "127.0.0.1"), "mapped": (socket.AF_INET6, "::ffff:127.0.0.1"),
@@ -244,7 +245,7 @@ def run_subject(command: list[str], port: int, http: bool, ready_deadline: float
             run = Run(outcome=state)
             if state == "ok":
                 run.clients = {client: probe(port, client, http) for client in CLIENTS}
-                if any(v.startswith("error:") or v == "no-http-answer" for v in run.clients.values()):
+                if any(v in DYING for v in run.clients.values()):
                     # a reset or a silent HTTP server: it may be dying; see (bounded) whether it exits
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         process.wait(timeout=SETTLE_DEADLINE)
