@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -133,25 +134,46 @@ def kill(process: subprocess.Popen) -> None:
 
 
 def _group_dies(pgid: int, deadline: float) -> bool:
-    """Wait, bounded, until no live process is left in the group."""
+    """Wait, bounded, until no live process is left in the group. On Linux each member
+    is watched with a pidfd, so the wait ends the moment the last one exits; elsewhere
+    the group is gone or not (orphans are reaped at once there), and KILL follows."""
     end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if not _live_members(pgid):
+    while True:
+        members = _live_members(pgid)
+        if members is None:
+            return _gone(pgid)
+        if not members:
             return True
-        time.sleep(POLL / 5)  # a bounded poll: a signalled process takes a moment to exit
-    return not _live_members(pgid)
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            return False
+        watched = []
+        for pid in members:
+            with contextlib.suppress(OSError):
+                watched.append(os.pidfd_open(pid))
+        try:
+            select.select(watched, [], [], remaining)
+        finally:
+            for fd in watched:
+                os.close(fd)
 
 
-def _live_members(pgid: int) -> bool:
+def _gone(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
-        return False
+        return True
     except PermissionError:
-        return True
+        return False
+    return False
+
+
+def _live_members(pgid: int) -> list[int] | None:
+    """The live (not zombie) processes of the group; None where /proc cannot tell."""
     proc = Path("/proc")
-    if not proc.is_dir():  # elsewhere an orphan's zombie is reaped at once
-        return True
+    if not proc.is_dir() or not hasattr(os, "pidfd_open"):
+        return None
+    members = []
     for entry in proc.iterdir():
         if entry.name.isdigit():
             try:
@@ -159,8 +181,8 @@ def _live_members(pgid: int) -> bool:
             except OSError:
                 continue
             if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp
-                return True
-    return False
+                members.append(int(entry.name))
+    return members
 
 
 def _connects(port: int) -> bool:
