@@ -5,7 +5,7 @@ from __future__ import annotations
 
 GLYPHS = {
     "conforms": "✓", "deviates": "✗", "informational": "ℹ", "unsupported": "–",
-    "skipped": "⊘", "error": "‼", "documented": "◇", "missing": "·",
+    "skipped": "⊘", "error": "‼", "documented": "◇",
 }
 SOCKET_SHORT = {"ipv4-socket": "v4", "ipv6-socket": "v6", "nobody": "none"}
 
