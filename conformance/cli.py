@@ -202,6 +202,11 @@ def command_run(args) -> int:
         raise UsageError(f"dualstack run: --out {exc}") from exc
 
     before = {v: out.stat().st_mtime_ns if out.exists() else None for v, out in outs.items()}
+
+    def written_now(variant: str) -> bool:  # an older record at the same path does not count
+        out = outs[variant]
+        return out.exists() and out.stat().st_mtime_ns != before[variant]
+
     status: list[dict[str, str | None]] = []
     codes: list[int] = []
     for variant in variants:
@@ -209,11 +214,11 @@ def command_run(args) -> int:
         if reason is not None:
             status.append({"name": variant, "status": "skipped", "reason": reason})
             continue
-        ran = code in (0, 1) and outs[variant].exists() and outs[variant].stat().st_mtime_ns != before[variant]
+        ran = code in (0, 1) and written_now(variant)
         status.append({"name": variant, "status": "ran" if ran else "failed",
                        "reason": None if ran else f"pytest exit {code}"})
         codes.append(code)
-    written = [out for variant, out in outs.items() if out.exists() and out.stat().st_mtime_ns != before[variant]]
+    written = [out for variant, out in outs.items() if written_now(variant)]
     if len(variants) > 1:
         for out in written:  # every record of this run says which variants ran and why not
             data = record.load(out)

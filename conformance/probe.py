@@ -120,16 +120,20 @@ def connect_outcome(exc: OSError) -> str:
 
 # --- connect family ------------------------------------------------------------------
 
-def observe_connect(scenario: Scenario) -> Observation:
-    """Bind a server as the scenario says, connect one client, report what happened."""
-    for _ in range(PORT_RETRIES):
+def on_a_port_of_our_own(attempt: Callable[[], Observation], tries: int) -> Observation:
+    """Run a cell again on another port while some other socket answers on ours."""
+    for _ in range(tries):
         try:
-            return _connect_once(scenario)
+            return attempt()
         except PortStolen:
             continue
-    obs = Observation(outcome="timeout", stage="connect")
-    obs.notes.append(f"another socket kept answering on our port after {PORT_RETRIES} tries")
-    return obs
+    return Observation(outcome="timeout", stage="connect",
+                       notes=[f"another socket kept answering on our port after {tries} tries"])
+
+
+def observe_connect(scenario: Scenario) -> Observation:
+    """Bind a server as the scenario says, connect one client, report what happened."""
+    return on_a_port_of_our_own(lambda: _connect_once(scenario), PORT_RETRIES)
 
 
 def _connect_once(scenario: Scenario) -> Observation:
@@ -324,15 +328,11 @@ def set_reuse(sock: socket.socket, option: str) -> None:
 
 
 def observe_coexist(scenario: Scenario) -> Observation:
-    for _ in range(PORT_RETRIES * 4):
-        try:
-            with ports.reserved() as port:
-                return _coexist_once(scenario, port)
-        except PortStolen:
-            continue
-    obs = Observation(outcome="timeout", stage="connect")
-    obs.notes.append(f"another socket kept answering on our port after {PORT_RETRIES} tries")
-    return obs
+    def attempt() -> Observation:
+        with ports.reserved() as port:
+            return _coexist_once(scenario, port)
+    # more tries than connect: TIME_WAIT of an earlier cell also sends us to another port
+    return on_a_port_of_our_own(attempt, PORT_RETRIES * 4)
 
 
 def _coexist_once(scenario: Scenario, port: int) -> Observation:
