@@ -104,7 +104,9 @@ def options_snippet(s: Scenario) -> str:
     return "\n".join(head + body) + "\n"
 
 
-def coexist_snippet(s: Scenario) -> str:
+def coexist_snippet(s: Scenario, port: int = 0) -> str:
+    """Port 0 lets the first bind pick; a test passes a port it holds so that nothing
+    else on the machine (an ephemeral client port in the other family) can collide."""
     type_, reuse = TYPE[s.proto], s["reuse"]
     pairs = [("v4", s["ipv4"]), ("v6", s["ipv6"])]
     if s["order"] == "ipv6-first":
@@ -118,7 +120,7 @@ def coexist_snippet(s: Scenario) -> str:
         lines += ["    for s in (v4, v6):",
                   f"        s.setsockopt(socket.SOL_SOCKET, socket.{reuse}, 1)"]
     lines += ["    " + line for line in _set_v6only("v6", s["v6only"])]
-    lines += [f"    {first}.bind(({first_addr!r}, 0))",
+    lines += [f"    {first}.bind(({first_addr!r}, {port}))",
               f"    port = {first}.getsockname()[1]",
               f"    {second}.bind(({second_addr!r}, port))",
               "    print('both bound to port', port)"]

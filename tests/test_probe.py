@@ -8,7 +8,8 @@ import pytest
 from conformance.facts import measure
 from conformance.model import expect, load_platform
 from conformance.probe import observe
-from conformance.reproducer import reproducer
+from conformance.ports import free
+from conformance.reproducer import coexist_snippet, reproducer
 from conformance.scenario import all_scenarios, coexist_scenarios, connect_scenarios
 from conformance.verdict import judge
 
@@ -56,8 +57,9 @@ def test_reproducer_shows_what_the_probe_saw(scenario):
 @pytest.mark.parametrize("scenario", list(coexist_scenarios())[::7], ids=lambda s: s.test_id)
 def test_coexist_reproducer_fails_where_the_probe_did(scenario):
     obs = observe(scenario)
-    out = subprocess.run([sys.executable, "-I", "-c", reproducer(scenario)], capture_output=True,
-                         text=True, timeout=30)
+    with free() as port:
+        out = subprocess.run([sys.executable, "-I", "-c", coexist_snippet(scenario, port)],
+                             capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     if obs.outcome == "ok":
         assert "both bound" in out.stdout
