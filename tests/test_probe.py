@@ -7,8 +7,8 @@ import pytest
 
 from conformance.facts import measure
 from conformance.model import expect, load_platform
-from conformance.probe import observe
 from conformance.ports import free
+from conformance.probe import observe
 from conformance.reproducer import coexist_snippet, reproducer
 from conformance.scenario import all_scenarios, coexist_scenarios, connect_scenarios
 from conformance.verdict import judge
