@@ -139,10 +139,26 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 
+def page_data(matrix: dict) -> dict:
+    """What the page's script needs to open a cell. A cell's details repeat across
+    columns (one OS under four Pythons, a variant that changes nothing for that cell),
+    so each distinct cell is stored once and rows point at it by index."""
+    pool: dict[str, int] = {}
+    rows = []
+    for row in matrix["rows"]:
+        cells = {}
+        for key, cell in row["cells"].items():
+            details = json.dumps({k: v for k, v in cell.items() if k != "value"}, sort_keys=True, ensure_ascii=False)
+            cells[key] = pool.setdefault(details, len(pool))
+        rows.append({"id": row["id"], "family": row["family"], "test_id": row.get("test_id"),
+                     "reproducer": row.get("reproducer"), "cells": cells})
+    return {"cells": [json.loads(details) for details in pool], "rows": rows}
+
+
 def html(matrix: dict) -> str:
     ctx = context(matrix)
     # data for the page's script: "<" escaped so no value can close the script element
-    ctx["data"] = json.dumps({"columns": matrix["columns"], "rows": matrix["rows"]}, ensure_ascii=False) \
+    ctx["data"] = json.dumps(page_data(matrix), ensure_ascii=False) \
         .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     ctx["colours"] = COLOURS
     ctx["families"] = [f for f in FAMILY_ORDER if any(r["family"] == f for r in matrix["rows"])]

@@ -132,3 +132,15 @@ def test_diff_names_changes_and_fails_only_on_a_verdict_change(run_file, tmp_pat
     assert same.returncode == 0 and same.stdout.startswith("0 changed, 0 new, 0 gone")
     bad = run_dualstack("diff", str(tmp_path / "old.json"), str(run_file))
     assert bad.returncode == 2 and "is not 'dualstack-conformance/matrix/1'" in bad.stderr
+
+
+def test_the_page_stores_each_distinct_cell_once_and_loses_nothing(run_file, tmp_path):
+    runs = merge.load_runs([run_file, variant_of(run_file, tmp_path, "same")])
+    matrix = merge.merge(runs)
+    page = render.page_data(matrix)
+    for row, page_row in zip(matrix["rows"], page["rows"]):
+        assert page_row["reproducer"] == row["reproducer"] and page_row["test_id"] == row["test_id"]
+        for key, cell in row["cells"].items():
+            assert page["cells"][page_row["cells"][key]] == {k: v for k, v in cell.items() if k != "value"}
+    observed = sum(len(r["cells"]) for r in matrix["rows"])
+    assert len(page["cells"]) < observed * 0.6  # the two identical columns share their cells
