@@ -17,7 +17,8 @@ def _set_v6only(name: str, setting: str | None) -> list[str]:
     return [f"{name}.setsockopt({V6ONLY}, {int(setting)})"]
 
 
-def connect_snippet(s: Scenario) -> str:
+def connect_snippet(s: Scenario, port: int = 0) -> str:
+    """Port 0 lets the kernel pick; a test passes a port it holds, as for coexist_snippet."""
     proto, bind = s.proto, s["bind"]
     client_family, target = CLIENTS[s["client"]]
     lines = [
@@ -27,7 +28,7 @@ def connect_snippet(s: Scenario) -> str:
         f"cli = socket.socket({FAMILY[client_family == CLIENTS['ipv6'][0]]}, {TYPE[proto]})",
         *_set_v6only("cli", s.get("client_v6only")),
         "try:",
-        f"    srv.bind(({bind!r}, 0))",
+        f"    srv.bind(({bind!r}, {port}))",
     ]
     if is_ipv6(bind):
         lines.append(f"    print('server IPV6_V6ONLY:', srv.getsockopt({V6ONLY}))")

@@ -9,7 +9,7 @@ from conformance.facts import measure
 from conformance.model import expect, load_platform
 from conformance.ports import free
 from conformance.probe import observe
-from conformance.reproducer import coexist_snippet, reproducer
+from conformance.reproducer import coexist_snippet, connect_snippet
 from conformance.scenario import all_scenarios, coexist_scenarios, connect_scenarios
 from conformance.verdict import judge
 
@@ -46,8 +46,9 @@ def summarize(obs) -> str:
 @pytest.mark.parametrize("scenario", list(connect_scenarios()), ids=lambda s: s.test_id)
 def test_reproducer_shows_what_the_probe_saw(scenario):
     obs = observe(scenario)
-    out = subprocess.run([sys.executable, "-I", "-c", reproducer(scenario)], capture_output=True,
-                         text=True, timeout=30)
+    with free() as port:  # a port no other test's socket can answer on, in either family
+        out = subprocess.run([sys.executable, "-I", "-c", connect_snippet(scenario, port)],
+                             capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert summarize(obs) in out.stdout
     if obs.errno:

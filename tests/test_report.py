@@ -138,7 +138,7 @@ def test_the_page_stores_each_distinct_cell_once_and_loses_nothing(run_file, tmp
     runs = merge.load_runs([run_file, variant_of(run_file, tmp_path, "same")])
     matrix = merge.merge(runs)
     page = render.page_data(matrix)
-    for row, page_row in zip(matrix["rows"], page["rows"]):
+    for row, page_row in zip(matrix["rows"], page["rows"], strict=True):
         assert page_row["reproducer"] == row["reproducer"] and page_row["test_id"] == row["test_id"]
         for key, cell in row["cells"].items():
             assert page["cells"][page_row["cells"][key]] == {k: v for k, v in cell.items() if k != "value"}
