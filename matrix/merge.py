@@ -14,24 +14,42 @@ from matrix.display import GLYPHS, show
 MATRIX_SCHEMA = "dualstack-conformance/matrix/1"
 
 
+# Fields that tell two runs apart when OS, release, Python and variant agree: macOS on
+# arm64 and on x86_64 share a Darwin release, two Ubuntu images can share an Azure kernel.
+TIEBREAKERS = ("machine", "distribution")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in text)
+
+
 def column_key(platform: dict) -> str:
-    """<os>-<release>-py<major.minor>-<variant>: one column per run."""
+    """<os>-<release>-py<major.minor>-<variant>: a run's column, and its record's file name."""
     python = ".".join(platform["python"].split(".")[:2])
-    release = "".join(c if c.isalnum() or c in ".-_" else "_" for c in platform["release"])
-    return f"{platform['os']}-{release}-py{python}-{platform['variant']}"
+    return f"{platform['os']}-{_slug(platform['release'])}-py{python}-{platform['variant']}"
+
+
+def column_keys(platforms: list[dict]) -> list[str]:
+    """One key per run: its column_key, followed by the tiebreakers in which it differs
+    from the other runs that share that key."""
+    base = [column_key(p) for p in platforms]
+    keys = []
+    for platform, key in zip(platforms, base, strict=True):
+        group = [other for other, other_key in zip(platforms, base, strict=True) if other_key == key]
+        extra = [_slug(str(platform.get(field))) for field in TIEBREAKERS
+                 if len({str(other.get(field)) for other in group}) > 1]
+        keys.append("-".join([key, *extra]))
+    return keys
 
 
 def load_runs(paths: list[Path]) -> list[tuple[Path, dict]]:
     """Read and validate every record; refuse two records for one column."""
-    runs: list[tuple[Path, dict]] = []
+    runs = [(path, record.load(path)) for path in paths]
     seen: dict[str, Path] = {}
-    for path in paths:
-        data = record.load(path)
-        key = column_key(data["platform"])
+    for (path, _), key in zip(runs, column_keys([data["platform"] for _, data in runs]), strict=True):
         if key in seen:
             raise record.RecordError(f"{path}: claims the same platform and variant ({key}) as {seen[key]}")
         seen[key] = path
-        runs.append((path, data))
     return runs
 
 
@@ -58,8 +76,8 @@ def merge(runs: list[tuple[Path, dict]], documented: dict[str, dict] | None = No
     documented = documented or {}
     columns: list[dict] = []
     rows: dict[str, dict] = {}
-    for path, data in sorted(runs, key=lambda r: column_key(r[1]["platform"])):
-        key = column_key(data["platform"])
+    keyed = zip(column_keys([data["platform"] for _, data in runs]), runs, strict=True)
+    for key, (path, data) in sorted(keyed, key=lambda pair: pair[0]):
         columns.append({"key": key, "kind": "observed", "platform": data["platform"], "facts": data["facts"],
                         "run": data["run"], "variants": data.get("variants", []), "file": path.name})
         for result in data["results"]:

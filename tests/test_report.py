@@ -115,6 +115,28 @@ def test_another_schema_version_and_duplicates_are_refused(run_file, tmp_path):
     assert not (tmp_path / "rep").exists()
 
 
+def test_runs_that_share_os_release_python_and_variant_are_told_apart_by_what_differs():
+    mac = {"os": "darwin", "release": "24.6.0", "python": "3.12.10", "variant": "default",
+           "distribution": "macOS 15.6"}
+    ubuntu = {"os": "linux", "release": "6.8.0-1021-azure", "python": "3.12.3", "variant": "default",
+              "machine": "x86_64"}
+    keys = merge.column_keys([dict(mac, machine="arm64"), dict(mac, machine="x86_64"),
+                              dict(ubuntu, distribution="Ubuntu 24.04.1 LTS"),
+                              dict(ubuntu, distribution="Ubuntu 22.04.5 LTS"),
+                              dict(ubuntu, variant="bindv6only=1", distribution="Ubuntu 22.04.5 LTS")])
+    assert keys == ["darwin-24.6.0-py3.12-default-arm64", "darwin-24.6.0-py3.12-default-x86_64",
+                    "linux-6.8.0-1021-azure-py3.12-default-Ubuntu_24.04.1_LTS",
+                    "linux-6.8.0-1021-azure-py3.12-default-Ubuntu_22.04.5_LTS",
+                    "linux-6.8.0-1021-azure-py3.12-bindv6only=1"]  # alone under its key: no suffix
+
+
+def test_two_machines_with_one_column_key_get_two_columns(run_file, tmp_path):
+    other = variant_of(run_file, tmp_path, "default", lambda d: d["platform"].update(machine="riscv64"))
+    matrix = merge.merge(merge.load_runs([run_file, other]))
+    machines = sorted(c["key"].rsplit("-", 1)[1] for c in matrix["columns"] if c["kind"] == "observed")
+    assert machines == sorted([json.loads(run_file.read_text())["platform"]["machine"], "riscv64"])
+
+
 def test_diff_names_changes_and_fails_only_on_a_verdict_change(run_file, tmp_path):
     old = merge.merge(merge.load_runs([run_file]))
     new = copy.deepcopy(old)
