@@ -67,10 +67,17 @@ def go_binary() -> Path:
     with _locked(folder / "build.lock"):
         if not binary.exists():
             env = dict(os.environ, GOCACHE=str(folder / "cache"), GOPATH=str(folder / "gopath"), GO111MODULE="off")
-            built = subprocess.run([go, "build", "-o", str(binary), str(source)], capture_output=True, text=True,
+            # built under a name of its own, then renamed: where no lock is taken (Windows),
+            # a second build must not overwrite a binary another worker is running
+            partial = binary.with_name(f"{binary.stem}-{os.getpid()}.partial{binary.suffix}")
+            built = subprocess.run([go, "build", "-o", str(partial), str(source)], capture_output=True, text=True,
                                    timeout=BUILD_TIMEOUT, env=env, cwd=folder)
             if built.returncode != 0:
                 raise Unavailable(f"go build failed: {built.stderr.strip()[-300:]}")
+            try:
+                os.replace(partial, binary)
+            except OSError:  # Windows: the other worker's binary is in place and running
+                partial.unlink(missing_ok=True)
     return binary
 
 
