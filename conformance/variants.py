@@ -11,7 +11,6 @@ SKIP (77), so a caller can record the variant as skipped.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import os
 import shutil
 import socket
@@ -58,8 +57,6 @@ def _unshare(libc, flags: int) -> int:
 
 def enter_network_namespace() -> None:
     """A new network namespace for this process; through a user namespace if need be."""
-    if sys.platform != "linux":
-        raise VariantUnavailable("network-namespace variants need Linux")
     libc = ctypes.CDLL(None, use_errno=True)
     err = _unshare(libc, CLONE_NEWNET)
     if err == 0:
@@ -75,6 +72,8 @@ def enter_network_namespace() -> None:
 
 
 def loopback_up() -> None:
+    import fcntl  # Linux only, like the rest of this module's work; the module itself imports everywhere
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         _, flags = struct.unpack(IFREQ, fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack(IFREQ, b"lo", 0)))
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack(IFREQ, b"lo", flags | IFF_UP))
@@ -82,6 +81,8 @@ def loopback_up() -> None:
 
 def apply(variant: Variant) -> None:
     """Enter a fresh namespace and make it the variant. Raises VariantUnavailable."""
+    if sys.platform != "linux":
+        raise VariantUnavailable("network-namespace variants need Linux")
     missing = [c[0] for c in variant.commands if shutil.which(c[0]) is None]
     if missing:
         raise VariantUnavailable(f"{missing[0]} is not installed (needed to set up {variant.name})")
