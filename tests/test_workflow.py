@@ -85,6 +85,22 @@ def test_the_matrix_does_not_stop_at_the_first_failure(workflow):
     assert set(workflow["jobs"]["aggregate"]["needs"]) == {"suite", "linux-variants", "container-no-ipv6", "bsd"}
 
 
+def test_no_two_jobs_record_the_same_column(workflow):
+    """The report refuses two records of one platform and variant: a job that runs
+    every variant on an image and Python the suite job also runs drops its default."""
+    suite = workflow["jobs"]["suite"]["strategy"]["matrix"]
+    for name, job in workflow["jobs"].items():
+        runs = " ".join(step.get("run", "") for step in job.get("steps", []))
+        python = next((step["with"]["python-version"] for step in job.get("steps", [])
+                       if "setup-python" in step.get("uses", "")), None)
+        if "--variant all" in runs and job["runs-on"] in suite["os"] and python in suite["python"]:
+            assert "rm -f reports/runs/*-default.json" in runs, name
+    artifacts = [step["with"]["name"] for step in steps(workflow) if "upload-artifact" in step.get("uses", "")]
+    assert len(artifacts) == len(set(artifacts))
+    download = next(step for step in steps(workflow) if "download-artifact" in step.get("uses", ""))
+    assert not download["with"].get("merge-multiple")  # same-named records of two jobs must not overwrite
+
+
 def readme_commands() -> list[str]:
     blocks = re.findall(r"```(?:sh|bash)?\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
