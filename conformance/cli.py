@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", default="reports", help="output folder (default: reports)")
     report.add_argument("--no-documented", action="store_true",
                         help="leave out the documented, not observed columns")
+    report.add_argument("--step-summary", metavar="FILE", default=None,
+                        help="also append the Markdown report to FILE, cut at whole sections to stay under "
+                             "GitHub Actions' 1 MiB job-summary limit (in a workflow: \"$GITHUB_STEP_SUMMARY\")")
 
     diff = commands.add_parser(
         "diff", help="what changed between two matrices",
@@ -234,7 +237,7 @@ def command_run(args) -> int:
     if args.report is not None and written:
         folder = written[0].parent
         command_report(argparse.Namespace(runs=[str(p) for p in sorted(folder.glob("*.json"))], out=args.report,
-                                          no_documented=False))
+                                          no_documented=False, step_summary=None))
     return exit_status(codes)
 
 
@@ -267,6 +270,8 @@ def command_report(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"dualstack report: --out {out}: not a folder")
+    if args.step_summary and not Path(args.step_summary).resolve().parent.is_dir():
+        raise UsageError(f"dualstack report: --step-summary {args.step_summary}: its folder does not exist")
     try:
         runs = merge.load_runs(paths)  # every input is checked before anything is written
     except record.RecordError as exc:
@@ -289,6 +294,10 @@ def command_report(args) -> int:
           + (f" + {len(documented)} documented platform(s)" if documented else ""))
     for name in REPORT_FILES:
         print(f"dualstack: wrote {out / name}")
+    if args.step_summary:
+        with open(args.step_summary, "a", encoding="utf-8") as summary:
+            summary.write(render.step_summary(rendered["behavior-report.md"]))
+        print(f"dualstack: appended the report to {args.step_summary}")
     return EXIT_OK
 
 

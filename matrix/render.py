@@ -119,6 +119,25 @@ def markdown(matrix: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+# GitHub Actions refuses a job summary over 1 MiB per step; stay under it with room to spare.
+STEP_SUMMARY_LIMIT = 1_000_000
+
+
+def step_summary(report: str, limit: int = STEP_SUMMARY_LIMIT) -> str:
+    """The Markdown report for a CI job summary: whole "## " sections while they fit in
+    ``limit`` bytes, then a line naming what was left out (the report itself has it all)."""
+    head, *sections = report.split("\n## ")
+    sections = ["## " + section for section in sections]
+    kept, size = [head], len(head.encode())
+    for i, section in enumerate(sections):
+        size += len(section.encode()) + 1
+        if size > limit - 400:  # room for the closing line
+            titles = ", ".join(s.splitlines()[0][3:] for s in sections[i:])
+            return "\n".join(kept) + f"\n\n*Left out to fit a job summary (see behavior-report.md): {_md(titles)}.*\n"
+        kept.append(section)
+    return report
+
+
 def family_table(matrix: dict, family: str, title: str, intro: str) -> list[str]:
     rows = [row for row in matrix["rows"] if row["family"] == family]
     if not rows:

@@ -166,3 +166,24 @@ def test_the_page_stores_each_distinct_cell_once_and_loses_nothing(run_file, tmp
             assert page["cells"][page_row["cells"][key]] == {k: v for k, v in cell.items() if k != "value"}
     observed = sum(len(r["cells"]) for r in matrix["rows"])
     assert len(page["cells"]) < observed * 0.6  # the two identical columns share their cells
+
+
+def test_the_job_summary_keeps_whole_sections_under_the_limit():
+    report = "# Report\n\nintro\n\n## Summary\n\n" + "x" * 300 + "\n\n## Beliefs\n\n" + "y" * 600 + "\n\n## Tables\n\nz\n"
+    assert render.step_summary(report, limit=10_000) == report
+    cut = render.step_summary(report, limit=1_000)
+    assert cut.startswith("# Report") and "x" * 300 in cut and "yy" not in cut
+    assert cut.rstrip().endswith("Left out to fit a job summary (see behavior-report.md): Beliefs, Tables.*")
+    assert len(cut.encode()) <= 1_000
+
+
+def test_report_appends_to_the_step_summary(run_file, tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    out = run_dualstack("report", str(run_file), "--out", str(tmp_path / "rep"), "--step-summary", str(summary))
+    assert out.returncode == 0, out.stderr
+    text = summary.read_text()
+    assert text.startswith("earlier step\n# Dual-stack socket behaviour report") and "## Beliefs checked" in text
+    out = run_dualstack("report", str(run_file), "--out", str(tmp_path / "rep"),
+                        "--step-summary", str(tmp_path / "missing" / "summary.md"))
+    assert out.returncode == 2 and "--step-summary" in out.stderr and "Traceback" not in out.stderr
