@@ -4,8 +4,9 @@ The coexist family and the state machine bind several sockets to one port. If an
 else holds that port in either family, they would record a conflict that is not the one
 under test. So ports come from below every OS's ephemeral range (no connect() or
 bind(0) lands there), each pytest-xdist worker draws from its own block, concurrent
-runs of the suite on one machine take a lock on each port they use, and a conflict is
-only believed when the port turns out free in both families right after.
+runs of the suite by one user take a lock on each port they use (another user's run,
+which has its own lock folder, is caught by the next check), and a conflict is only
+believed when the port turns out free in both families right after.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import errno
 import os
 import random
 import socket
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+
+from conformance.scratch import scratch_folder
 
 try:
     import fcntl
@@ -50,8 +51,7 @@ def reserved() -> Iterator[int]:
     if fcntl is None:
         yield pick()
         return
-    folder = Path(tempfile.gettempdir()) / "dualstack-conformance-ports"
-    folder.mkdir(exist_ok=True)
+    folder = scratch_folder("ports")
     while True:
         port = pick()
         handle = open(folder / f"{port}.lock", "a")

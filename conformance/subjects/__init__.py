@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.scratch import scratch_folder
+
 HERE = Path(__file__).parent
 READY_DEADLINE = 10.0  # uvicorn with two workers takes a second or two; a broken subject hits this
 PROBE_DEADLINE = 5.0
@@ -61,8 +63,7 @@ def go_binary() -> Path:
         raise Unavailable("go is not on PATH (.ci/run installs Debian's golang-go)")
     source = HERE / "listen.go"
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / "dualstack-conformance-go"
-    folder.mkdir(exist_ok=True)
+    folder = scratch_folder("go")
     binary = folder / f"listen-{digest}{'.exe' if os.name == 'nt' else ''}"
     with _locked(folder / "build.lock"):
         if not binary.exists():

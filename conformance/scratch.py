@@ -1,0 +1,31 @@
+"""Scratch folders under the temp dir that outlive one run: port lock files, the built Go
+subject. One per user: a folder another user made first (root's, say) is not writable,
+and a run must not fail on a machine it shares."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def user() -> str:
+    """Who runs this, as the machine knows them. Inside a variant's user namespace an
+    ordinary user is uid 0, so the uid is mapped back through /proc/self/uid_map."""
+    if not hasattr(os, "getuid"):
+        return os.environ.get("USERNAME", "")  # Windows: the temp dir is per user already
+    uid = os.getuid()
+    try:
+        for line in Path("/proc/self/uid_map").read_text().splitlines():
+            inside, outside, count = map(int, line.split())
+            if inside <= uid < inside + count:
+                return str(outside + uid - inside)
+    except (OSError, ValueError):  # not Linux
+        pass
+    return str(uid)
+
+
+def scratch_folder(purpose: str) -> Path:
+    folder = Path(tempfile.gettempdir()) / f"dualstack-conformance-{purpose}-{user()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
