@@ -74,9 +74,14 @@ def free() -> Iterator[int]:
                 return
 
 
+# A bind that says the port is not ours to use: taken, or (Windows) inside a range that
+# Hyper-V or WinNAT excluded, where every bind fails with WSAEACCES.
+UNUSABLE = {errno.EADDRINUSE, errno.EACCES, getattr(errno, "WSAEACCES", errno.EACCES)}
+
+
 def held_elsewhere(port: int, proto: str) -> bool:
-    """Is the port taken in either family by some socket that is not ours? (Ask only
-    after closing our own sockets on it.)"""
+    """Is the port taken (or barred) in either family by something that is not ours?
+    (Ask only after closing our own sockets on it.)"""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
         try:
@@ -85,6 +90,6 @@ def held_elsewhere(port: int, proto: str) -> bool:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind((address, port))
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
+            if exc.errno in UNUSABLE:
                 return True
     return False
