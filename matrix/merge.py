@@ -30,16 +30,16 @@ def column_key(platform: dict) -> str:
 
 
 def column_keys(platforms: list[dict]) -> list[str]:
-    """One key per run: its column_key, followed by the tiebreakers in which it differs
-    from the other runs that share that key."""
+    """One key per run: its column_key, followed by the tiebreakers in which the runs
+    sharing that key differ."""
     base = [column_key(p) for p in platforms]
-    keys = []
+    groups: dict[str, list[dict]] = {}
     for platform, key in zip(platforms, base, strict=True):
-        group = [other for other, other_key in zip(platforms, base, strict=True) if other_key == key]
-        extra = [_slug(str(platform.get(field))) for field in TIEBREAKERS
-                 if len({str(other.get(field)) for other in group}) > 1]
-        keys.append("-".join([key, *extra]))
-    return keys
+        groups.setdefault(key, []).append(platform)
+    differing = {key: [f for f in TIEBREAKERS if len({str(p.get(f)) for p in group}) > 1]
+                 for key, group in groups.items()}
+    return ["-".join([key, *(_slug(str(platform.get(f))) for f in differing[key])])
+            for platform, key in zip(platforms, base, strict=True)]
 
 
 def load_runs(paths: list[Path]) -> list[tuple[Path, dict]]:
