@@ -3,6 +3,7 @@ each server's documented behaviour against the platform's facts."""
 
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,6 +107,20 @@ def test_a_subject_that_exits_is_a_start_error():
     with free() as port:
         run = run_subject([sys.executable, "-c", "import sys; sys.exit('no such thing')"], port, http=False)
     assert run.outcome == "start-error" and "no such thing" in run.notes[-1]
+
+
+@pytest.mark.skipif(not LINUX or shutil.which("ss") is None,
+                    reason="binds 127.0.0.2, which only Linux has without an alias, and lists with ss")
+def test_a_subject_listening_where_no_client_reaches_is_found_by_the_listing_tool():
+    # as an IPv6-only server is when IPv6 is off: listening, and no loopback client gets in
+    script = ("import socket, sys, threading\n"
+              "server = socket.create_server(('127.0.0.2', int(sys.argv[1])))\n"
+              "threading.Event().wait()\n")
+    with free() as port:
+        run = run_subject([sys.executable, "-c", script, str(port)], port, http=False, ready_deadline=5.0)
+    assert run.outcome == "ok", run.notes
+    assert run.clients == {"ipv4": "refused", "mapped": "refused", "ipv6": "refused"}
+    assert run.listeners == ["127.0.0.2:P"]
 
 
 def test_missing_tools_are_named():

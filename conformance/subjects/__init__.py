@@ -35,6 +35,7 @@ SETTLE_DEADLINE = 5.0
 DYING = {"error:ECONNRESET", "error:EPIPE", "no-http-answer"}  # answers of a server on its way out
 BUILD_TIMEOUT = 300.0
 POLL = 0.05  # how often readiness is re-checked; each check is a connect that answers at once
+LISTING_EVERY = 0.5  # how often the (slower) listing tool is asked instead
 CLIENTS = {"ipv4": (socket.AF_INET, "127.0.0.1"), "mapped": (socket.AF_INET6, "::ffff:127.0.0.1"),
            "ipv6": (socket.AF_INET6, "::1")}
 HTTP_REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
@@ -204,12 +205,19 @@ def _connects(port: int) -> bool:
 
 
 def wait_ready(process: subprocess.Popen, port: int, deadline: float) -> str:
+    """ok once a loopback client connects, or once the listing tool shows the port
+    listening on an address no loopback client can reach (IPv6-only with IPv6 off)."""
     end = time.monotonic() + deadline
+    next_listing = time.monotonic() + LISTING_EVERY
     while time.monotonic() < end:
         if process.poll() is not None:
             return "start-error"
         if _connects(port):
             return "ok"
+        if time.monotonic() >= next_listing:
+            if listeners(port):
+                return "ok"
+            next_listing = time.monotonic() + LISTING_EVERY
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=POLL)  # returns at once if the subject dies
     return "timeout"
