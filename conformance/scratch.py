@@ -4,11 +4,13 @@ and a run must not fail on a machine it shares."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
 
 
+@functools.cache  # asked for every port drawn; a process keeps its user (a variant execs anew)
 def user() -> str:
     """Who runs this, as the machine knows them. Inside a variant's user namespace an
     ordinary user is uid 0, so the uid is mapped back through /proc/self/uid_map."""
