@@ -1,25 +1,33 @@
 """The ``dualstack`` command: run the suite, build the report, diff two matrices.
 
-Exit status of ``run``: 0 every cell conforms or is informational, unsupported or
-skipped; 1 a cell deviates from what the platform documents, or the harness broke;
-2 bad input (an unknown option, an output path that cannot be written); 3 the run could
-not complete (pytest internal error, record not written). ``report``: 0 or 2.
-``diff``: 0, 1 when a cell changed its verdict, 2.
+Exit status of ``run`` (conformance/vocabulary.py ExitStatus): 0 every cell conforms or
+is informational, unsupported or skipped; 1 a cell deviates from what the platform
+documents, or the harness broke, or (with --require) a variant was skipped; 2 bad input
+(an unknown option, an output path that cannot be written), nothing run; 3 the run could
+not complete (pytest internal error, record not written); 130 interrupted (Ctrl-C or
+SIGTERM): no record written or replaced. ``report``: 0 or 2. ``diff``: 0, 1 when a cell
+changed its verdict, 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from conformance import __version__
+from conformance.vocabulary import ExitStatus
 
-EXIT_OK, EXIT_DEVIATES, EXIT_USAGE, EXIT_BROKEN = 0, 1, 2, 3
+EXIT_OK, EXIT_DEVIATES, EXIT_USAGE, EXIT_BROKEN, EXIT_INTERRUPTED = (
+    ExitStatus.OK, ExitStatus.DEVIATES, ExitStatus.USAGE, ExitStatus.BROKEN, ExitStatus.INTERRUPTED)
 SUITE = Path(__file__).parent / "suite"
 VARIANT_CHECK_TIMEOUT = 30.0
+INTERRUPT_GRACE = 15.0  # a subject's own kill grace is 5 s
 
 
 class UsageError(Exception):
@@ -28,7 +36,8 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
-        hint = "pytest arguments go after --" if "unrecognized arguments" in message else f"see {self.prog} --help"
+        takes_pytest = self.prog.endswith(" run") and "unrecognized arguments" in message
+        hint = "pytest arguments go after --" if takes_pytest else f"see {self.prog} --help"
         raise UsageError(f"{self.prog}: {message} ({hint})")
 
 
@@ -36,14 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="dualstack", description=(
         "Measure how this machine's IPv4/IPv6 dual-stack sockets behave, check it against what "
         "the OS documents, and record it."))
-    parser.add_argument("--version", action="version", version=f"dualstack-conformance {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"dualstack-conformance {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     run = commands.add_parser("run", help="run the conformance suite on this machine and write its run record",
                               description="Run the conformance suite with pytest and write the run record. "
                                           "Arguments after -- go to pytest unchanged (e.g. -- -k udp -x).",
                               epilog="exit status: 0 conforms, 1 a deviation or harness error, 2 bad input, "
-                                     "3 the run could not complete")
+                                     "3 the run could not complete, 130 interrupted (no record written or replaced). "
+                                     "A run of selected cells (--cells) writes <key>.partial.json beside, never over, "
+                                     "the complete record")
     run.add_argument("--out", metavar="PATH", default=".",
                      help="record file, or an existing folder to write <os>-<release>-py<X.Y>-<variant>.json "
                           "into (default: the current folder)")
@@ -60,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record this machine, as it is, under the variant name NAME (a machine set up outside "
                           "the suite, such as a container started with IPv6 disabled)")
     run.add_argument("--report", metavar="DIR", default=None,
-                     help="afterwards, build the report into DIR from every record in the --out folder "
-                          "(as dualstack report does), whatever the run's verdicts")
+                     help="afterwards, build the report into DIR from the records this run wrote "
+                          "(dualstack report merges other records too), whatever the run's verdicts")
+    run.add_argument("--require", action="store_true",
+                     help="exit 1 when a variant asked for was skipped (CI: a job that ran nothing is not green)")
     run.add_argument("--expectations", metavar="DIR", default=None,
                      help="read <os>.toml expectations from DIR instead of the packaged ones")
     run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed to pytest unchanged")
@@ -106,41 +119,64 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def resolve_out(out: str, variant: str, *, folder_only: bool = False) -> Path:
-    from conformance.facts import measure
+def check_folder(option: str, folder: str, *, create: bool = False) -> Path:
+    """An output folder that exists (or whose parent does, with ``create``) and can be
+    written; else a one-line UsageError naming it. Nothing is created here."""
+    import tempfile
+
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {folder}: not a folder")
+    if not path.exists() and not (create and path.resolve().parent.is_dir()):
+        raise UsageError(f"{option} {folder}: folder does not exist")
+    where = path if path.exists() else path.resolve().parent
+    try:  # access() says yes to root even where a write fails: try for real
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".dualstack-", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {folder}: cannot write in {where} ({exc.strerror})") from exc
+    return path.resolve()
+
+
+def resolve_out(out: str, variant: str, *, several: bool = False, partial: bool = False) -> Path:
+    """Where one variant's record goes: a .json file named by --out, or the file named by
+    the record's column key inside the folder --out names."""
+    from conformance.machine import os_name
     from conformance.run_record import fingerprint, record_name
-    from matrix.record import RecordError, check_writable
 
     path = Path(out)
-    if out.endswith(("/", "\\")) and not path.is_dir():
-        raise RecordError(f"{out}: folder does not exist")
-    if folder_only and not path.is_dir():
-        raise RecordError(f"{out}: must be an existing folder when several variants run")
-    if path.is_dir():
-        path = path / record_name(fingerprint(measure(), variant))
-    check_writable(path)
+    if path.is_dir() or out.endswith(("/", "\\")):
+        folder = check_folder("dualstack run: --out", out)
+        return folder / record_name(fingerprint(os_name(), variant), partial=partial)
+    if several:
+        raise UsageError(f"dualstack run: --out {out}: must be an existing folder when several variants run")
+    if path.suffix != ".json":
+        raise UsageError(f"dualstack run: --out {out}: neither an existing folder nor a .json file name")
+    check_folder("dualstack run: --out", str(path.parent))
     return path.resolve()
 
 
 def check_expectations(folder: str) -> None:
-    from conformance.facts import os_name
-    from conformance.model import PlatformError, load_platform
+    from conformance.machine import os_name
+    from conformance.platform_model import PlatformError, load_platform
 
     if not Path(folder).is_dir():
         raise UsageError(f"dualstack run: --expectations {folder}: not a folder")
     try:
-        load_platform(os_name(), str(Path(folder).resolve()))
+        platform = load_platform(os_name(), str(Path(folder).resolve()))
     except PlatformError as exc:
         raise UsageError(f"dualstack run: --expectations {exc}") from exc
+    if platform is None:
+        raise UsageError(f"dualstack run: --expectations {folder}: has no {os_name()}.toml for this platform")
 
 
 LABEL = re.compile(r"^[a-z0-9][a-z0-9_=.-]*$")
 
 
 def selected_variants(name: str, label: str | None = None) -> list[str]:
-    from conformance.variants import catalogue
+    from conformance.variants import known as known_variants
 
-    known = ["default", *catalogue()]
+    known = ["default", *known_variants()]
     if label is not None:
         if name != "default":
             raise UsageError("dualstack run: --label names this machine as it is; it does not go with --variant")
@@ -176,22 +212,84 @@ def variant_unavailable(variant: str) -> str | None:
     return (check.stderr.strip().splitlines() or [f"exit status {check.returncode}"])[-1]
 
 
-def run_one(args, variant: str, out: Path) -> tuple[int, str | None]:
-    """(pytest exit code, skip reason) for one variant."""
-    from conformance.variants import catalogue
+def child_environment() -> dict[str, str]:
+    """The run's environment, with the user named: inside a variant's user namespace the
+    uid is 0, and pytest would take the user for root (and its /tmp/pytest-of-root)."""
+    import getpass
 
-    command = pytest_command(args, out, variant)
-    if variant in catalogue():
+    env = dict(os.environ)
+    with contextlib.suppress(Exception):
+        user = getpass.getuser()
+        env.setdefault("USER", user)
+        env.setdefault("LOGNAME", user)
+    return env
+
+
+def run_child(command: list[str]) -> int:
+    """Run one pytest session in a process group of its own. Ctrl-C or SIGTERM here is
+    passed on as SIGINT so that it ends its cells (and their servers) itself; it gets a
+    bounded grace, then its whole group is killed. Raises KeyboardInterrupt after that."""
+    popen_extra: dict = {"start_new_session": True} if os.name == "posix" else \
+        {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    # from the suite's folder: a `conformance` folder in the caller's cwd (a checkout) must
+    # not shadow the installed package that `python -m pytest` runs
+    child = subprocess.Popen(command, cwd=SUITE, env=child_environment(), **popen_extra)
+    try:
+        with terminate_as_interrupt():
+            return child.wait()
+    except KeyboardInterrupt:
+        end_child(child)
+        raise
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM ends a run the way Ctrl-C does (no record replaced, children ended)."""
+    if os.name != "posix":
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def end_child(child: subprocess.Popen) -> None:
+    """SIGINT, a bounded wait, then the whole group killed."""
+    with contextlib.suppress(ProcessLookupError, OSError):
+        child.send_signal(signal.SIGINT if os.name == "posix" else signal.CTRL_BREAK_EVENT)
+    try:
+        child.wait(timeout=INTERRUPT_GRACE)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, OSError):
+            if os.name == "posix":
+                os.killpg(child.pid, signal.SIGKILL)
+            else:
+                child.kill()
+        child.wait(timeout=INTERRUPT_GRACE)
+
+
+def run_one(args, variant: str, staged: Path) -> tuple[int, str | None]:
+    """(pytest exit code, skip reason) for one variant; its record goes to ``staged``."""
+    from conformance.variants import known
+
+    command = pytest_command(args, staged, variant)
+    if variant in known():
         reason = variant_unavailable(variant)
         if reason is not None:
             return 0, reason
         command = [sys.executable, "-m", "conformance.variants", variant, "--", *command]
-    # from the suite's folder: a `conformance` folder in the caller's cwd (a checkout) must
-    # not shadow the installed package that `python -m pytest` runs
-    return subprocess.run(command, cwd=SUITE).returncode, None
+    return run_child(command), None
 
 
 def command_run(args) -> int:
+    import tempfile
+
     from matrix import record
 
     if args.workers is not None and not (args.workers == "auto" or args.workers.isdigit()):
@@ -199,46 +297,55 @@ def command_run(args) -> int:
     variants = selected_variants(args.variant, args.label)
     if args.expectations is not None:
         check_expectations(args.expectations)
-    try:
-        outs = {v: resolve_out(args.out, v, folder_only=len(variants) > 1) for v in variants}
-    except record.RecordError as exc:
-        raise UsageError(f"dualstack run: --out {exc}") from exc
-
-    before = {v: out.stat().st_mtime_ns if out.exists() else None for v, out in outs.items()}
-
-    def written_now(variant: str) -> bool:  # an older record at the same path does not count
-        out = outs[variant]
-        return out.exists() and out.stat().st_mtime_ns != before[variant]
+    partial = bool(args.cells)
+    outs = {v: resolve_out(args.out, v, several=len(variants) > 1, partial=partial) for v in variants}
+    report_to = check_folder("dualstack run: --report", args.report, create=True) if args.report is not None else None
 
     status: list[dict[str, str | None]] = []
     codes: list[int] = []
-    for variant in variants:
-        code, reason = run_one(args, variant, outs[variant])
-        if reason is not None:
-            status.append({"name": variant, "status": "skipped", "reason": reason})
-            continue
-        ran = code in (0, 1) and written_now(variant)
-        status.append({"name": variant, "status": "ran" if ran else "failed",
-                       "reason": None if ran else f"pytest exit {code}"})
-        codes.append(code)
-    written = [out for variant, out in outs.items() if written_now(variant)]
-    if len(variants) > 1:
-        for out in written:  # every record of this run says which variants ran and why not
-            data = record.load(out)
-            data["variants"] = status
+    # Each variant's pytest writes its record here; only when every variant has ended
+    # does this process write the records, once each, with every variant's status, so
+    # that an interrupted run never replaces a record in --out.
+    with tempfile.TemporaryDirectory(prefix="dualstack-run-") as staging:
+        staged = {v: Path(staging) / f"{i}.json" for i, v in enumerate(variants)}
+        for i, variant in enumerate(variants, 1):
+            if len(variants) > 1:
+                print(f"dualstack: variant {variant} ({i} of {len(variants)})", flush=True)
+            code, reason = run_one(args, variant, staged[variant])
+            if code == 2:  # pytest's "interrupted": the session got the signal first
+                raise KeyboardInterrupt
+            if reason is not None:
+                status.append({"name": variant, "status": "skipped", "reason": reason})
+                print(f"dualstack: variant {variant} skipped: {reason}", flush=True)
+                continue
+            ran = code in (0, 1) and staged[variant].exists()
+            status.append({"name": variant, "status": "ran" if ran else "failed",
+                           "reason": None if ran else f"pytest exit {code}"})
+            codes.append(code)
+        written = []
+        for variant, out in outs.items():
+            if not staged[variant].exists():
+                continue
+            data = record.load(staged[variant])
+            if len(variants) > 1:
+                data["variants"] = status
             record.write(out, data)
+            written.append(out)
+    if len(variants) > 1:
         print("dualstack: variants:")
         for s in status:
             print(f"  {s['name']:<18} {s['status']}" + (f": {s['reason']}" if s["reason"] else ""))
-    elif status[0]["status"] == "skipped":
-        print(f"dualstack: variant {status[0]['name']} skipped: {status[0]['reason']}")
     for out in written:
-        print(f"dualstack: record {out}")
-    if args.report is not None and written:
-        folder = written[0].parent
-        command_report(argparse.Namespace(runs=[str(p) for p in sorted(folder.glob("*.json"))], out=args.report,
+        print(f"dualstack: record {out}" + (" (partial: selected cells only)" if partial else ""))
+    if report_to is not None and written:
+        command_report(argparse.Namespace(runs=[str(p) for p in written], out=str(report_to),
                                           no_documented=False, step_summary=None))
-    return exit_status(codes)
+    status_code = exit_status(codes)
+    skipped = [s["name"] for s in status if s["status"] == "skipped"]
+    if args.require and skipped and status_code == EXIT_OK:
+        print(f"dualstack: --require: skipped {', '.join(skipped)}", file=sys.stderr)
+        return EXIT_DEVIATES
+    return status_code
 
 
 def exit_status(codes: list[int]) -> int:
@@ -257,19 +364,34 @@ def exit_status(codes: list[int]) -> int:
 REPORT_FILES = ("matrix.json", "behavior-report.md", "behavior-report.html", "matrix.svg")
 
 
+def complete_records(folder: Path) -> list[Path]:
+    """The complete run records in a folder; partial ones are named, then left out."""
+    from conformance.run_record import PARTIAL_SUFFIX
+
+    found = sorted(folder.glob("*.json"))
+    partial = [p.name for p in found if p.name.endswith(PARTIAL_SUFFIX)]
+    if partial:
+        print(f"dualstack: left out {len(partial)} partial record(s) in {folder}: {', '.join(partial)}")
+    return [p for p in found if not p.name.endswith(PARTIAL_SUFFIX)]
+
+
 def command_report(args) -> int:
     import json
 
     from conformance.documented import documented_columns
+    from conformance.run_record import PARTIAL_SUFFIX
     from matrix import merge, record, render
 
     given = [Path(p) for p in args.runs] or [Path("reports/runs")]
-    paths = [f for p in given for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
+    paths = [f for p in given for f in (complete_records(p) if p.is_dir() else [p])]
     if not paths:
-        raise UsageError("dualstack report: no run records given and none in reports/runs/")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"dualstack report: --out {out}: not a folder")
+        where = ", ".join(str(p) for p in given)
+        raise UsageError(f"dualstack report: no run records in {where}")
+    for path in paths:
+        if path.name.endswith(PARTIAL_SUFFIX):
+            raise UsageError(f"dualstack report: {path}: a partial record (a run of selected cells); "
+                             "the report holds complete runs only")
+    out = check_folder("dualstack report: --out", args.out, create=True)
     if args.step_summary and not Path(args.step_summary).resolve().parent.is_dir():
         raise UsageError(f"dualstack report: --step-summary {args.step_summary}: its folder does not exist")
     try:
@@ -325,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("dualstack: interrupted", file=sys.stderr)
-        return 130
+        print("dualstack: interrupted: no record written or replaced", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -5,17 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# observed.outcome values (DESIGN.md "run record"); option-error is a setsockopt that
-# failed, which the options family needs.
-OUTCOMES = (
-    "ok", "refused", "unreachable", "not-delivered", "timeout", "bind-error", "listen-error",
-    "connect-error", "send-error", "option-error", "unsupported", "start-error", "resolve-error",
-)
-
 
 @dataclass
 class Observation:
-    outcome: str
+    outcome: str  # an Outcome (conformance/vocabulary.py)
     errno: str | None = None
     errno_code: int | None = None
     stage: str | None = None  # the call that failed: socket, setsockopt, bind, listen, connect, send
@@ -31,7 +24,8 @@ class Observation:
     ipv6_to: str | None = None  # coexist: which socket an IPv6 client reached
     clients: dict | None = None  # subjects: what each client (ipv4, mapped, ipv6) got from the server
     listeners: list | None = None  # subjects: what the platform's listing tool shows for the port
-    value: Any = None  # options family: the value read back
+    value: Any = None  # options family: the value read back; model: whether the kernel agreed
+    calls: list[str] | None = None  # model: the socket calls of a counterexample
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:

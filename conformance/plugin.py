@@ -1,8 +1,10 @@
 """The pytest plugin that runs scenarios and writes the run record.
 
-Workers (pytest-xdist) and the controller each measure the machine's facts and judge
-their cells; every cell's result travels to the controller on the test report
-(``user_properties``), and only the controller writes the record, once per run.
+One owner for the record: the controller (the process without pytest-xdist, or xdist's
+controller) measures this machine once, hands that measurement to every worker
+(``workerinput``), judges nothing itself and writes the record once, at the end. Every
+cell's result travels to it on the test report (``user_properties``). An interrupted
+run writes no record at all; a run of selected cells writes one that says it is partial.
 """
 
 from __future__ import annotations
@@ -12,19 +14,24 @@ import json
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
-from conformance import probe
-from conformance.facts import measure
-from conformance.model import expect, load_platform
+from conformance.families import FAMILIES, expect
+from conformance.machine import Machine, measure
 from conformance.observation import Observation
+from conformance.platform_model import Platform, load_platform
 from conformance.result import deviation_message, result_entry
-from conformance.run_record import build_record
+from conformance.run_record import build_record, record_exit_status
+from conformance.scenario import Scenario
 from conformance.verdict import judge
+from conformance.vocabulary import VERDICT_ORDER, Outcome, Verdict
 from matrix import record
 
 RESULT_KEY = "dualstack_result"
+MACHINE_KEY = "dualstack_machine"
+machine_stash = pytest.StashKey[Machine]()
 
 
 def pytest_addoption(parser):
@@ -40,13 +47,10 @@ def pytest_addoption(parser):
                     help="read <os>.toml expectations from DIR instead of the packaged ones")
 
 
-WALK_ID = "model/any/check=state-machine"
-
-
-def cell_id(item) -> str:
-    """The semantic id of a suite test: its scenario's, or the state machine's."""
-    scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
-    return scenario.id if scenario is not None else WALK_ID
+def cell_id(item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    scenario = callspec.params.get("scenario") if callspec else None
+    return scenario.id if isinstance(scenario, Scenario) else None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -55,39 +59,60 @@ def pytest_collection_modifyitems(config, items):
         return
     keep, drop = [], []
     for item in items:
-        (keep if any(fnmatch.fnmatchcase(cell_id(item), p) for p in patterns) else drop).append(item)
+        cell = cell_id(item)
+        (keep if cell is not None and any(fnmatch.fnmatchcase(cell, p) for p in patterns) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
 
 def pytest_configure(config):
-    if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
-        config.pluginmanager.register(RunRecorder(config), "dualstack-recorder")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: judge with the controller's measurement
+        config.stash[machine_stash] = Machine.from_json(json.loads(workerinput[MACHINE_KEY]))
+        return
+    config.stash[machine_stash] = measure()
+    config.pluginmanager.register(RunRecorder(config), "dualstack-recorder")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist: hand the controller's measurement of this machine to a new worker."""
+    node.workerinput[MACHINE_KEY] = json.dumps(node.config.stash[machine_stash].as_json())
 
 
 @pytest.fixture(scope="session")
-def dualstack_facts():
-    return measure()
+def dualstack_machine(pytestconfig) -> Machine:
+    return pytestconfig.stash[machine_stash]
 
 
 @pytest.fixture(scope="session")
-def dualstack_platform(dualstack_facts, pytestconfig):
-    return load_platform(dualstack_facts.os, pytestconfig.getoption("dualstack_expectations"))
+def dualstack_platform(dualstack_machine, pytestconfig) -> Platform | None:
+    return load_platform(dualstack_machine.os, pytestconfig.getoption("dualstack_expectations"))
+
+
+def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
+    """The family's probe, unless the family says the cell cannot run here."""
+    family = FAMILIES[scenario.family]
+    precondition = getattr(family, "precondition", None)
+    reason = precondition(scenario, machine, platform) if precondition else None
+    if reason is not None:
+        return Observation(outcome=Outcome.UNSUPPORTED, stage="precondition", notes=[reason])
+    return family.observe(scenario)
 
 
 @pytest.fixture
-def check_scenario(request, dualstack_facts, dualstack_platform):
+def check_scenario(request, dualstack_machine, dualstack_platform):
     """Observe a scenario, judge it, attach the result to the report, and fail the
     test on a deviation (skip it when unsupported or skipped)."""
 
-    def run(scenario):
-        expectation = expect(scenario, dualstack_platform, dualstack_facts)
+    def run(scenario: Scenario) -> dict[str, Any]:
+        expectation = expect(scenario, dualstack_platform, dualstack_machine)
         started = time.perf_counter()
         try:
-            observation = probe.observe(scenario)
+            observation = observe(scenario, dualstack_machine, dualstack_platform)
         except Exception as exc:  # the harness broke: record it, then let pytest show it
-            entry = result_entry(scenario, Observation(outcome="error"), expectation, "error", [],
+            entry = result_entry(scenario, Observation(outcome=Outcome.ERROR), expectation, Verdict.ERROR, [],
                                  (time.perf_counter() - started) * 1000, reason=f"{type(exc).__name__}: {exc}")
             request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
             raise
@@ -96,13 +121,13 @@ def check_scenario(request, dualstack_facts, dualstack_platform):
         reason = None
         if observation.stage == "precondition":
             reason = "; ".join(observation.notes)
-        elif verdict in ("unsupported", "skipped") and expectation.reasons:
+        elif verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED) and expectation.reasons:
             reason = expectation.reasons[0].because
         entry = result_entry(scenario, observation, expectation, verdict, found, duration_ms, reason)
         request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
-        if verdict == "deviates":
+        if verdict == Verdict.DEVIATES:
             pytest.fail(deviation_message(entry, dualstack_platform), pytrace=False)
-        if verdict in ("unsupported", "skipped"):
+        if verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED):
             pytest.skip(f"{verdict}: {reason}")
         return entry
 
@@ -116,10 +141,12 @@ class RunRecorder:
         self.config = config
         self.path = config.getoption("dualstack_record")
         self.variant = config.getoption("dualstack_variant")
+        self.cells = config.getoption("dualstack_cells")
         self.results: dict[str, dict] = {}
         self.started = datetime.now(timezone.utc)
         self.written: str | None = None
         self.write_error: str | None = None
+        self.interrupted = False
 
     def pytest_runtest_logreport(self, report):
         for key, value in report.user_properties:
@@ -127,14 +154,19 @@ class RunRecorder:
                 entry = json.loads(value)
                 self.results[entry["id"]] = entry
 
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.interrupted = True
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
-        if not self.path or not self.results:
-            return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
+        if not self.path or not self.results or self.interrupted:
+            return  # an interrupted run leaves whatever record was there untouched
         workers = getattr(self.config.option, "numprocesses", None) or 0
-        data = build_record(measure(), sorted(self.results.values(), key=lambda e: e["id"]),
+        data = build_record(self.config.stash[machine_stash], sorted(self.results.values(), key=lambda e: e["id"]),
                             variant=self.variant, started=self.started, workers=int(workers),
-                            exit_status=int(exitstatus))
+                            exit_status=record_exit_status(int(exitstatus)), cells=self.cells)
         try:
             record.write(self.path, data)
             self.written = self.path
@@ -148,13 +180,18 @@ class RunRecorder:
         tr = terminalreporter
         counts = Counter(e["verdict"] for e in self.results.values())
         tr.section("dualstack-conformance")
-        order = ["conforms", "informational", "unsupported", "skipped", "deviates", "error"]
-        tr.write_line("verdicts: " + ", ".join(f"{counts[v]} {v}" for v in order if counts[v]))
+        tr.write_line("verdicts: " + ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if counts[v]))
         for entry in sorted(self.results.values(), key=lambda e: e["id"]):
-            if entry["verdict"] in ("deviates", "error"):
+            if entry["verdict"] in (Verdict.DEVIATES, Verdict.ERROR):
                 detail = "; ".join(f"{d['field']}: expected {d['expected']!r}, observed {d['observed']!r}"
                                    for d in entry.get("differences", [])) or entry.get("reason", "")
                 tr.write_line(f"  {entry['verdict'].upper()} {entry['id']}: {detail}", red=True)
+        skipped = Counter(e.get("reason") for e in self.results.values()
+                          if e["verdict"] == Verdict.SKIPPED and e.get("reason"))
+        for reason, count in skipped.most_common():
+            tr.write_line(f"  skipped {count}: {reason}", yellow=True)
+        if self.interrupted:
+            tr.write_line("interrupted: no record written", red=True)
         if self.written:
             tr.write_line(f"record written to {self.written}")
         if self.write_error:

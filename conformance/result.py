@@ -5,9 +5,9 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from conformance.model import Expectation, Platform
+from conformance.families import reproducer
 from conformance.observation import Observation
-from conformance.reproducer import reproducer
+from conformance.platform_model import INFORMATIONAL, Expectation, Platform
 from conformance.scenario import Scenario
 from conformance.verdict import Difference
 
@@ -19,9 +19,9 @@ def result_entry(scenario: Scenario, observation: Observation, expectation: Expe
         "family": scenario.family,
         "params": scenario.as_dict(),
         "observed": observation.as_dict(),
-        "expected": expectation.as_dict() if expectation is not None and expectation.kind != "informational" else None,
+        "expected": expectation.as_dict() if expectation is not None and expectation.kind != INFORMATIONAL else None,
         "verdict": verdict,
-        "reproducer": reproducer(scenario),
+        "reproducer": "\n".join(observation.calls) + "\n" if observation.calls else reproducer(scenario),
         "test_id": scenario.test_id,
         "duration_ms": round(duration_ms, 3),
     }

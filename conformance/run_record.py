@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from conformance import __version__
-from conformance.facts import Facts
+from conformance.machine import Machine
+from conformance.vocabulary import ExitStatus
 from matrix.merge import column_key
 
 # Environment variables GitHub Actions sets that identify the runner image and run.
@@ -44,9 +45,9 @@ def suite_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def fingerprint(facts: Facts, variant: str) -> dict:
+def fingerprint(os_name: str, variant: str) -> dict:
     return {
-        "os": facts.os,
+        "os": os_name,
         "release": platform.release(),
         "version": platform.version(),
         "machine": platform.machine(),
@@ -58,14 +59,29 @@ def fingerprint(facts: Facts, variant: str) -> dict:
     }
 
 
-def record_name(fp: dict) -> str:
-    """reports/runs file name: <os>-<release>-py<major.minor>-<variant>.json, the matrix's column key"""
-    return column_key(fp) + ".json"
+PARTIAL_SUFFIX = ".partial.json"
 
 
-def build_record(facts: Facts, results: list[dict], *, variant: str, started: datetime,
-                 workers: int = 0, exit_status: int | None = None) -> dict:
-    return {
+def record_name(fp: dict, *, partial: bool = False) -> str:
+    """reports/runs file name: <os>-<release>-py<major.minor>-<variant>.json, the matrix's
+    column key; a run of selected cells is <key>.partial.json, so that it never takes the
+    place of a complete record of the same column."""
+    return column_key(fp) + (PARTIAL_SUFFIX if partial else ".json")
+
+
+def record_exit_status(pytest_status: int) -> ExitStatus:
+    """A finished pytest session's status in dualstack's own terms (pytest's 2 means
+    interrupted, dualstack's 2 bad input; an interrupted run writes no record)."""
+    if pytest_status == 0:
+        return ExitStatus.OK
+    if pytest_status == 1:
+        return ExitStatus.DEVIATES
+    return ExitStatus.BROKEN
+
+
+def build_record(machine: Machine, results: list[dict], *, variant: str, started: datetime,
+                 workers: int = 0, exit_status: int | None = None, cells: list[str] | None = None) -> dict:
+    data = {
         "schema": "dualstack-conformance/run/1",
         "run": {
             "id": str(uuid.uuid4()),
@@ -76,7 +92,10 @@ def build_record(facts: Facts, results: list[dict], *, variant: str, started: da
             "workers": workers,
             "exit_status": exit_status,
         },
-        "platform": fingerprint(facts, variant),
-        "facts": facts.as_dict(),
+        "platform": fingerprint(machine.os, variant),
+        "facts": machine.as_dict(),
         "results": results,
     }
+    if cells:  # a run of selected cells says so, and which
+        data["run"].update(partial=True, cells=list(cells))
+    return data

@@ -1,4 +1,5 @@
-"""Scenarios: one cell of the behaviour space, generated from the catalogue.
+"""Scenarios: one cell of the behaviour space; each family generates its own from its
+section of the scenario catalogue (conformance/data/catalogue.toml).
 
 A scenario is pure data. Its semantic id (``connect/tcp/bind=::/v6only=0/client=ipv4``)
 is stable across suite versions and is what the matrix joins on; its test id
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from conformance.catalogue import load_toml
+from conformance.datafiles import load_toml
 
 
 @dataclass(frozen=True)
@@ -46,73 +48,16 @@ class Scenario:
         return dict(self.params)
 
 
-def is_ipv6(address: str) -> bool:
-    return ":" in address
-
-
-def connect_scenarios() -> Iterator[Scenario]:
-    spec = load_toml("catalogue.toml")["connect"]
-    for proto in spec["protos"]:
-        for bind in spec["binds"]:
-            for v6only in spec["v6only"] if is_ipv6(bind) else [None]:
-                for client in spec["clients"]:
-                    params = {"proto": proto, "bind": bind}
-                    if v6only is not None:
-                        params["v6only"] = v6only
-                    params.update(client)
-                    yield Scenario.of("connect", **params)
+def catalogue(family: str) -> dict[str, Any]:
+    """The family's section of the scenario catalogue (conformance/data/catalogue.toml)."""
+    section: dict[str, Any] = load_toml("catalogue.toml")[family]
+    return section
 
 
 def checks(family: str, default_protos: list[str]) -> Iterator[Scenario]:
     """A family described as a list of checks, each for every proto unless it names its own."""
-    spec = load_toml("catalogue.toml")[family]
+    spec = catalogue(family)
     for check in spec["checks"]:
         fields = {k: v for k, v in check.items() if k != "protos"}
         for proto in check.get("protos", spec.get("protos", default_protos)):
             yield Scenario.of(family, proto=proto, **fields)
-
-
-def options_scenarios() -> Iterator[Scenario]:
-    return checks("options", ["tcp", "udp"])
-
-
-def coexist_scenarios() -> Iterator[Scenario]:
-    spec = load_toml("catalogue.toml")["coexist"]
-    for proto in spec["protos"]:
-        for ipv4 in spec["ipv4"]:
-            for ipv6 in spec["ipv6"]:
-                for v6only in spec["v6only"]:
-                    for reuse in spec["reuse"]:
-                        for order in spec["orders"]:
-                            yield Scenario.of("coexist", proto=proto, ipv4=ipv4, ipv6=ipv6, v6only=v6only,
-                                              reuse=reuse, order=order)
-
-
-def names_scenarios() -> Iterator[Scenario]:
-    return checks("names", ["tcp"])
-
-
-def subject_specs() -> list[dict]:
-    return load_toml("subjects.toml")["subject"]
-
-
-def subjects_scenarios() -> Iterator[Scenario]:
-    for spec in subject_specs():
-        yield Scenario.of("subjects", proto="tcp", server=spec["server"], setup=spec["setup"])
-
-
-def subject_spec(scenario: Scenario) -> dict:
-    return next(s for s in subject_specs() if s["server"] == scenario["server"] and s["setup"] == scenario["setup"])
-
-
-FAMILIES = {
-    "connect": connect_scenarios,
-    "options": options_scenarios,
-    "coexist": coexist_scenarios,
-    "names": names_scenarios,
-    "subjects": subjects_scenarios,
-}
-
-
-def all_scenarios() -> list[Scenario]:
-    return [s for make in FAMILIES.values() for s in make()]

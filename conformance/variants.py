@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance import seccomp
-from conformance.catalogue import load_toml
+from conformance.datafiles import load_toml
 
 SKIP = 77  # the automake convention for "skipped"
 CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
@@ -43,7 +43,7 @@ class Variant:
     refuse: tuple[str, ...] = ()
 
 
-def catalogue() -> dict[str, Variant]:
+def known() -> dict[str, Variant]:
     return {
         name: Variant(name, spec["description"], tuple(spec.get("sysctls", {}).items()),
                       tuple(tuple(c) for c in spec.get("commands", [])), tuple(spec.get("refuse", [])))
@@ -105,7 +105,7 @@ def apply(variant: Variant) -> None:
 
 
 def main(argv: list[str]) -> int:
-    variants = catalogue()
+    variants = known()
     usage = f"usage: python -m conformance.variants {{{','.join(variants)}}} [--check] -- COMMAND..."
     if not argv or argv[0] not in variants:
         print(usage if not argv else f"conformance.variants: unknown variant {argv[0]!r}; known: "

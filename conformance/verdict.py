@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from conformance.model import INFORMATIONAL, Expectation
 from conformance.observation import Observation
+from conformance.platform_model import INFORMATIONAL, Expectation
+from conformance.vocabulary import Verdict
 
-VERDICTS = ("conforms", "deviates", "informational", "unsupported", "skipped", "error")
 ADDRESS_FIELDS = {"peer", "server_name", "accepted_name", "client_name"}
 
 
@@ -50,8 +50,8 @@ def differences(observation: Observation, expectation: Expectation) -> list[Diff
 def judge(observation: Observation, expectation: Expectation) -> tuple[str, list[Difference]]:
     """(verdict, differences). A platform that documents nothing gets informational."""
     if observation.stage == "precondition":  # the subject's toolchain or platform is missing here
-        return "skipped", []
+        return Verdict.SKIPPED, []
     if expectation.kind == INFORMATIONAL:
-        return "informational", []
+        return Verdict.INFORMATIONAL, []
     found = differences(observation, expectation)
-    return ("deviates", found) if found else (expectation.kind, [])
+    return (Verdict.DEVIATES, found) if found else (expectation.kind, [])

@@ -8,7 +8,7 @@ keep working unchanged (``Verdict.CONFORMS == "conforms"``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, IntEnum
 from typing import Final
 
 
@@ -92,6 +92,16 @@ CLIENTS: Final = {
 # loopback connect only after its SYN retries (about 2 s), hence the margin.
 CONNECT_DEADLINE: Final = 5.0
 UDP_DEADLINE: Final = 1.0
+
+
+class ExitStatus(IntEnum):
+    """What the ``dualstack`` command exits with, and what a record's run.exit_status says."""
+
+    OK = 0  # every cell conforms, or is informational, unsupported or skipped
+    DEVIATES = 1  # a cell deviates from what the platform documents, or the harness broke
+    USAGE = 2  # bad input: nothing was run or written
+    BROKEN = 3  # the run could not complete (pytest internal error, record not written)
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM: no record was written or replaced
 
 
 def is_ipv6(address: str) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from conformance.model import expect, load_platform
 from conformance.scenario import Scenario
-from conformance.variants import catalogue
+from conformance.variants import known
 from matrix import record
 from tests.conftest import run_dualstack, simulated
 
@@ -61,7 +61,7 @@ def test_without_af_inet6_only_ipv4_cells_run():
 
 
 def test_the_catalogue_names_the_four_variants():
-    assert set(catalogue()) == {"bindv6only=1", "disable_ipv6", "no-ipv6-loopback", "no-af-inet6"}
+    assert set(known()) == {"bindv6only=1", "disable_ipv6", "no-ipv6-loopback", "no-af-inet6"}
 
 
 # --- the variants for real ----------------------------------------------------------

@@ -2,9 +2,9 @@
 
 import pytest
 
-from conformance.scenario import coexist_scenarios
+from conformance.families.coexist import scenarios
 
 
-@pytest.mark.parametrize("scenario", list(coexist_scenarios()), ids=lambda s: s.test_id)
+@pytest.mark.parametrize("scenario", list(scenarios()), ids=lambda s: s.test_id)
 def test_coexist(scenario, check_scenario):
     check_scenario(scenario)

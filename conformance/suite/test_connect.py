@@ -2,9 +2,9 @@
 
 import pytest
 
-from conformance.scenario import connect_scenarios
+from conformance.families.connect import scenarios
 
 
-@pytest.mark.parametrize("scenario", list(connect_scenarios()), ids=lambda s: s.test_id)
+@pytest.mark.parametrize("scenario", list(scenarios()), ids=lambda s: s.test_id)
 def test_connect(scenario, check_scenario):
     check_scenario(scenario)

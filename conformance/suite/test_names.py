@@ -2,9 +2,9 @@
 
 import pytest
 
-from conformance.scenario import names_scenarios
+from conformance.families.names import scenarios
 
 
-@pytest.mark.parametrize("scenario", list(names_scenarios()), ids=lambda s: s.test_id)
+@pytest.mark.parametrize("scenario", list(scenarios()), ids=lambda s: s.test_id)
 def test_names(scenario, check_scenario):
     check_scenario(scenario)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from conformance.scenario import options_scenarios
+from conformance.families.options import scenarios
 
 
-@pytest.mark.parametrize("scenario", list(options_scenarios()), ids=lambda s: s.test_id)
+@pytest.mark.parametrize("scenario", list(scenarios()), ids=lambda s: s.test_id)
 def test_options(scenario, check_scenario):
     check_scenario(scenario)

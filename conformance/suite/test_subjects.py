@@ -3,9 +3,9 @@ users start them and probed from IPv4, IPv4-mapped and IPv6 clients."""
 
 import pytest
 
-from conformance.scenario import subjects_scenarios
+from conformance.families.subjects import scenarios
 
 
-@pytest.mark.parametrize("scenario", list(subjects_scenarios()), ids=lambda s: s.test_id)
+@pytest.mark.parametrize("scenario", list(scenarios()), ids=lambda s: s.test_id)
 def test_subjects(scenario, check_scenario):
     check_scenario(scenario)

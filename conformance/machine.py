@@ -1,6 +1,10 @@
-"""Measured facts about this machine: the preconditions the model reasons from.
+"""What was measured on this machine: the preconditions the platform model reasons from.
 
-These are measured once per run (and once per pytest-xdist worker), never assumed:
+(What a platform *documents* is a Fact of conformance/platform_model.py; what this
+machine *is* is a Machine, recorded under "facts" in the run record.)
+
+These are measured once per run, by the process that writes the record, and handed to
+every pytest-xdist worker; never assumed:
 whether AF_INET6 sockets can be created, whether 127.0.0.1, ::1 and
 ::ffff:127.0.0.1 can be bound, the default IPV6_V6ONLY of a fresh socket, and the
 platform knob that sets it.
@@ -21,7 +25,7 @@ LINUX_KNOBS = ("net.ipv6.bindv6only", "net.ipv6.conf.all.disable_ipv6", "net.ipv
 
 
 @dataclass(frozen=True)
-class Facts:
+class Machine:
     os: str
     af_inet6: bool = True
     has_ipv4: bool = True
@@ -35,6 +39,14 @@ class Facts:
         data = asdict(self)
         del data["os"], data["python"]
         return data
+
+    def as_json(self) -> dict:
+        """Everything, for handing to another process (see from_json)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Machine:
+        return cls(**{**data, "python": tuple(data["python"])})
 
 
 def os_name(platform: str = sys.platform) -> str:
@@ -82,14 +94,14 @@ def read_knobs(os: str) -> dict[str, str]:
     return {}
 
 
-def measure() -> Facts:
+def measure() -> Machine:
     os = os_name()
     try:
         socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
         af_inet6 = True
     except OSError:
         af_inet6 = False
-    return Facts(
+    return Machine(
         os=os,
         af_inet6=af_inet6,
         has_ipv4=_binds(socket.AF_INET, "127.0.0.1"),

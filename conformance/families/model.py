@@ -1,11 +1,13 @@
-"""Model-based exploration: random sequences of socket calls on one shared port, each
-kernel answer checked against the platform model (conformance/coexistence.py).
+"""model: random sequences of socket calls on one shared port, each kernel answer
+checked against the platform's coexistence rules (conformance/coexistence.py).
 
 ``SocketCalls`` is a Hypothesis state machine. It creates AF_INET and AF_INET6
 sockets, sets IPV6_V6ONLY and the reuse options, binds them to loopback and wildcard
 addresses on the shared port, listens, connects and closes, in random order. When a
 kernel answer differs from the model, Hypothesis shrinks the run to a short sequence of
-socket calls that shows it.
+socket calls that shows it. One cell per protocol: its observation says whether every
+answer agreed, how many examples ran and which rules they exercised, and a
+counterexample's socket calls, which are also its reproducer.
 """
 
 from __future__ import annotations
@@ -14,15 +16,30 @@ import contextlib
 import errno
 import select
 import socket
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, precondition, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, precondition, rule, run_state_machine_as_test
 
 from conformance import coexistence, ports
+from conformance.machine import Machine, os_name
+from conformance.observation import Observation
+from conformance.platform_model import SKIPPED, Platform, Reasoning, Unknown, load_platform, require
+from conformance.scenario import Scenario
+from conformance.vocabulary import CLIENTS, CONNECT_DEADLINE, Outcome
 
+NAME = "model"
 ADDRESSES = {4: ["0.0.0.0", "127.0.0.1"], 6: ["::", "::1", "::ffff:127.0.0.1"]}
-CONNECT_DEADLINE = 5.0
+AGREES = "every kernel answer agreed with the model"
+# The errno each refused call answers, as the platform documents it (facts of
+# conformance/data/expectations/<os>.toml); these are Linux's, the only stack the
+# machine models today.
+ERRNO_FACTS = {"v6only_on_af_inet": "ENOPROTOOPT", "set_v6only_after_bind": "EINVAL",
+               "bind_mapped_on_v6only": "EINVAL", "bind_conflict": "EADDRINUSE", "listen_conflict": "EADDRINUSE"}
 
 
 def answer(call) -> str:
@@ -56,12 +73,22 @@ class Modelled:
 class SocketCalls(RuleBasedStateMachine):
     rules_ = coexistence.LINUX
     default_v6only = 0
+    proto = "tcp"
+    errnos: ClassVar[dict[str, str]] = ERRNO_FACTS
+    # What the runs of this class did, for the record: examples, rule counts, and the
+    # socket calls of the last run (the shrunk counterexample, when one fails).
+    examples = 0
+    exercised: ClassVar[Counter[str]] = Counter()
+    last_calls: ClassVar[list[str]] = []
 
     sockets = Bundle("sockets")
 
     def __init__(self):
         super().__init__()
-        self.proto = "tcp"
+        cls = type(self)
+        cls.examples += 1
+        cls.last_calls = self.calls = [f"import socket  # {self.proto.upper()}, on one free port P",
+                                       "P = 24999  # any port no other socket holds"]
         self.reservation = contextlib.ExitStack()
         self.port = self.reservation.enter_context(ports.free())
         self.open: dict[int, Modelled] = {}
@@ -69,14 +96,12 @@ class SocketCalls(RuleBasedStateMachine):
         self.bucket: coexistence.Bucket | None = None  # TCP only; None while the port has no owner
         self.udp_order: list[int] = []  # UDP only: the port's sockets in the kernel's list order
 
-    @initialize(proto=st.sampled_from(["tcp", "udp"]))
-    def choose_protocol(self, proto):
-        self.proto = proto
-
     def others(self, handle: int) -> list[coexistence.Binding]:
         return [m.binding() for h, m in self.open.items() if h != handle and m.address is not None]
 
     def check(self, call: str, observed: str, expected: str) -> None:
+        type(self).exercised[call.split("(")[0].split(".")[-1]] += 1
+        self.calls.append(f"{call}  # the kernel answered {observed}; the model says {expected}")
         assert observed == expected, f"{call}: the kernel answered {observed}, the model says {expected}"
 
     @rule(target=sockets, family=st.sampled_from([4, 6]), reuse=st.sampled_from(["none", "SO_REUSEADDR", "SO_REUSEPORT"]))
@@ -86,8 +111,10 @@ class SocketCalls(RuleBasedStateMachine):
         sock = socket.socket(socket.AF_INET if family == 4 else socket.AF_INET6, kind)
         handle, self.next_id = self.next_id, self.next_id + 1
         m = self.open[handle] = Modelled(family, sock, v6only=self.default_v6only if family == 6 else 0)
+        kind_name = "SOCK_STREAM" if self.proto == "tcp" else "SOCK_DGRAM"
+        self.calls.append(f"s{handle} = socket.socket(socket.AF_INET{'6' if family == 6 else ''}, socket.{kind_name})")
         if reuse != "none":
-            self.check(f"setsockopt({reuse})",
+            self.check(f"s{handle}.setsockopt(socket.SOL_SOCKET, socket.{reuse}, 1)",
                        answer(lambda: sock.setsockopt(socket.SOL_SOCKET, getattr(socket, reuse), 1)), "ok")
             setattr(m, reuse[3:].lower(), True)
         return handle
@@ -99,13 +126,13 @@ class SocketCalls(RuleBasedStateMachine):
             return
         observed = answer(lambda: m.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, value))
         if m.family == 4:
-            expected = "ENOPROTOOPT"
+            expected = self.errnos["v6only_on_af_inet"]
         elif m.address is not None:
-            expected = "EINVAL"
+            expected = self.errnos["set_v6only_after_bind"]
         else:
             expected = "ok"
             m.v6only = value
-        self.check(f"setsockopt(IPV6_V6ONLY, {value})", observed, expected)
+        self.check(f"s{handle}.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, {value})", observed, expected)
 
     @rule(handle=sockets, address=st.sampled_from(ADDRESSES[4] + ADDRESSES[6]))
     def bind(self, handle, address):
@@ -115,11 +142,11 @@ class SocketCalls(RuleBasedStateMachine):
         observed = answer(lambda: m.sock.bind((address, self.port)))
         new = m.binding(address=address)
         if m.address is not None:
-            expected = "EINVAL"
+            expected = "EINVAL"  # POSIX: the socket is already bound
         elif address.startswith(coexistence.MAPPED_PREFIX) and m.v6only:
-            expected = "EINVAL"
+            expected = self.errnos["bind_mapped_on_v6only"]
         elif self.bind_conflict(handle, new):
-            expected = "EADDRINUSE"
+            expected = self.errnos["bind_conflict"]
         else:
             expected = "ok"
             m.address = address
@@ -127,7 +154,7 @@ class SocketCalls(RuleBasedStateMachine):
             self.owned(new)
             if self.proto == "udp":
                 self.udp_order = coexistence.udp_list_insert(self.udp_order, handle, new)
-        self.check(f"bind(({address!r}, port))", observed, expected)
+        self.check(f"s{handle}.bind(({address!r}, P))", observed, expected)
 
     def bind_conflict(self, handle: int, new: coexistence.Binding) -> bool:
         if self.proto == "udp":
@@ -163,13 +190,14 @@ class SocketCalls(RuleBasedStateMachine):
                 self.owned(new)
             m.listening = True
         else:
-            expected = "EADDRINUSE"
-        self.check("listen()", observed, expected)
+            expected = self.errnos["listen_conflict"]
+        self.check(f"s{handle}.listen(8)", observed, expected)
 
     @precondition(lambda self: self.proto == "tcp")
     @rule(client=st.sampled_from(["ipv4", "ipv6"]))
     def connect(self, client):
-        family, target = (socket.AF_INET, "127.0.0.1") if client == "ipv4" else (socket.AF_INET6, "::1")
+        target = CLIENTS[client].address
+        family = socket.AF_INET if CLIENTS[client].socket_family == 4 else socket.AF_INET6
         listening = {h: m for h, m in self.open.items() if m.listening}
         handles = list(listening)
         reached = coexistence.receivers([m.binding() for m in listening.values()], client)
@@ -184,13 +212,15 @@ class SocketCalls(RuleBasedStateMachine):
                     sock.close()
                     conn.close()
                 observed = "ok" if got and got[0] in [handles[i] for i in reached] else f"reached {got}"
-        self.check(f"connect({target!r}, port)", observed, "ok" if reached else "ECONNREFUSED")
+        self.check(f"socket.create_connection(({target!r}, P), timeout=5).close()", observed,
+                   "ok" if reached else "ECONNREFUSED")
 
     @rule(handle=consumes(sockets))
     def close(self, handle):
         m = self.open.pop(handle, None)
         if m is not None:
             m.sock.close()
+            self.calls.append(f"s{handle}.close()")
         if handle in self.udp_order:
             self.udp_order.remove(handle)
         if not any(o.address is not None for o in self.open.values()):
@@ -203,9 +233,81 @@ class SocketCalls(RuleBasedStateMachine):
         self.reservation.close()
 
 
-def inverted(rule_name: str) -> type[SocketCalls]:
+def machine_for(proto: str, rules: coexistence.Rules = coexistence.LINUX,
+                errnos: dict[str, str] | None = None) -> type[SocketCalls]:
+    """A state machine of its own for one protocol and rule set, with fresh statistics."""
+    return type(f"SocketCalls_{proto}", (SocketCalls,), {
+        "proto": proto, "rules_": rules, "errnos": errnos or ERRNO_FACTS,
+        "examples": 0, "exercised": Counter(), "last_calls": []})
+
+
+def inverted(rule_name: str, proto: str = "tcp") -> type[SocketCalls]:
     """A machine whose model has one rule turned around: it must be caught."""
-    class Inverted(SocketCalls):
-        rules_ = replace(coexistence.LINUX, **{rule_name: not getattr(coexistence.LINUX, rule_name)})
-    Inverted.__name__ = f"SocketCalls_without_{rule_name}"
-    return Inverted
+    flipped = replace(coexistence.LINUX, **{rule_name: not getattr(coexistence.LINUX, rule_name)})
+    machine = machine_for(proto, flipped)
+    machine.__name__ = f"SocketCalls_without_{rule_name}"
+    return machine
+
+
+# --- the family ------------------------------------------------------------------------
+
+def scenarios() -> Iterator[Scenario]:
+    for proto in ("tcp", "udp"):
+        yield Scenario.of(NAME, proto=proto, check="state-machine")
+
+
+def expect(s: Scenario, r: Reasoning) -> None:
+    require(r, ipv6_socket=True, ipv4=True)
+    if not r.machine.has_ipv6:
+        r.rule("ipv6-loopback-missing")
+        r.fail(Outcome.UNSUPPORTED, kind=SKIPPED)
+    if r.fact("coexistence_rules").value != "linux":
+        raise Unknown("no coexistence rules the machine can walk")
+    r.rule("coexist-dualstack-overlaps")
+    for fact in ERRNO_FACTS:
+        r.maybe_fact(fact)
+    r.expectation.outcome = (Outcome.OK,)
+    r.expect("value", AGREES)
+
+
+def precondition(s: Scenario, machine: Machine, platform: Platform | None) -> str | None:
+    """Why the walk cannot run here, if it cannot: it checks the answers against Linux's
+    coexistence rules on a dual-stack machine with ::1."""
+    rules = platform.fact("coexistence_rules") if platform else None
+    if rules is None or rules.value != "linux":
+        return "no coexistence rules are documented for this platform: nothing to walk against"
+    if not (machine.af_inet6 and machine.has_ipv6 and machine.default_v6only.get(s.proto) == 0):
+        return "the walk models a dual-stack machine with ::1 and IPV6_V6ONLY defaulting to 0"
+    return None
+
+
+def documented_errnos(platform: Platform | None) -> dict[str, str]:
+    """ERRNO_FACTS with each value the platform documents put in its place."""
+    documented = {key: platform.fact(key) if platform else None for key in ERRNO_FACTS}
+    return {key: str(fact.value) if fact is not None else ERRNO_FACTS[key] for key, fact in documented.items()}
+
+
+def walk(machine: type[SocketCalls]) -> Observation:
+    """Run the state machine under the current Hypothesis profile and say what it found."""
+    profile = settings()
+    observation = Observation(outcome=Outcome.OK, value=AGREES)
+    try:
+        run_state_machine_as_test(machine, settings=settings(
+            profile, phases=[p for p in Phase if p is not Phase.explain]))
+    except AssertionError as mismatch:
+        observation.value = str(mismatch).splitlines()[0]
+        observation.calls = list(machine.last_calls)
+    rules_run = ", ".join(f"{name} {count}" for name, count in sorted(machine.exercised.items()))
+    observation.notes = [f"{machine.examples} examples of up to {profile.stateful_step_count} steps",
+                         f"calls checked: {rules_run}"]
+    return observation
+
+
+def observe(s: Scenario) -> Observation:
+    return walk(machine_for(s.proto, errnos=documented_errnos(load_platform(os_name()))))
+
+
+def reproducer(s: Scenario) -> str:
+    return ("# the state machine of conformance/families/model.py, for this protocol:\n"
+            f"#   dualstack run --cells 'model/{s.proto}/*'\n"
+            "# a counterexample's socket calls are recorded as this cell's reproducer\n")

@@ -1,0 +1,228 @@
+"""coexist: an IPv4 and an IPv6 socket on one port, with each v6only and reuse option.
+
+Its scenarios, what a platform documents for them (the bind and listen conflict rules
+of conformance/coexistence.py), the probe that observes one on this machine, and the
+snippet that reproduces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import time
+from collections.abc import Iterator
+
+from conformance import coexistence, ports
+from conformance.errnames import describe
+from conformance.observation import Observation
+from conformance.platform_model import UNSUPPORTED, Reasoning, Unknown, ipv6_bind, require
+from conformance.reproducer import TYPE, set_v6only_lines
+from conformance.scenario import Scenario, catalogue
+from conformance.sockets import (
+    PORT_RETRIES,
+    SOCK_TYPES,
+    Failure,
+    PortStolen,
+    call,
+    on_a_port_of_our_own,
+    open_socket,
+    port_taken,
+    read_v6only,
+    set_v6only,
+)
+from conformance.vocabulary import CONNECT_DEADLINE, UDP_DEADLINE
+
+NAME = "coexist"
+
+
+def scenarios() -> Iterator[Scenario]:
+    spec = catalogue(NAME)
+    for proto in spec["protos"]:
+        for ipv4 in spec["ipv4"]:
+            for ipv6 in spec["ipv6"]:
+                for v6only in spec["v6only"]:
+                    for reuse in spec["reuse"]:
+                        for order in spec["orders"]:
+                            yield Scenario.of(NAME, proto=proto, ipv4=ipv4, ipv6=ipv6, v6only=v6only,
+                                              reuse=reuse, order=order)
+
+
+# --- what a platform documents ---------------------------------------------------------
+
+SOCKET_NAMES = {0: "ipv4-socket", 1: "ipv6-socket"}
+
+
+def expect(s: Scenario, r: Reasoning) -> None:
+    proto, reuse, ipv6 = s.proto, s["reuse"], s["ipv6"]
+    require(r, ipv6_socket=True, ipv4=True)
+    if reuse != "none" and reuse not in r.fact("socket_options").value:
+        r.rule("option-missing")
+        r.fail("unsupported", kind=UNSUPPORTED)
+    v6only = ipv6_bind(r, ipv6, s["v6only"], proto)
+    flags = {"reuseaddr": reuse == "SO_REUSEADDR", "reuseport": reuse == "SO_REUSEPORT"}
+    v4 = coexistence.Binding(4, s["ipv4"], **flags)
+    v6 = coexistence.Binding(6, ipv6, v6only=v6only, **flags)
+    if coexistence.overlap(v4, v6):
+        r.rule("coexist-dualstack-overlaps")
+        if r.fact("coexistence_rules").value != "linux":
+            raise Unknown("coexistence_rules")
+        first, second = (v4, v6) if s["order"] == "ipv4-first" else (v6, v4)
+        if coexistence.bind_conflict(first, second, proto):
+            r.fail("bind-error", errno="EADDRINUSE")
+        if proto == "tcp" and coexistence.listen_conflict([first.listen()], second):
+            r.fail("listen-error", errno="EADDRINUSE")
+    else:
+        r.rule("coexist-without-overlap")
+    r.rule("coexist-receiver")
+    r.expectation.outcome = ("ok",)
+    bound = [v4.listen(), v6.listen()]
+    clients = ["ipv4", "ipv6"] if r.machine.has_ipv6 else ["ipv4"]
+    for client in clients:
+        reached = coexistence.receivers(bound, client)
+        if len(reached) == 1 or not reached:
+            r.expect(f"{client}_to", SOCKET_NAMES[reached[0]] if reached else "nobody")
+
+
+# --- the probe --------------------------------------------------------------------------
+
+COEXIST_CLIENTS = {"ipv4": (socket.AF_INET, "127.0.0.1"), "ipv6": (socket.AF_INET6, "::1")}
+
+
+def set_reuse(sock: socket.socket, option: str) -> None:
+    if option == "none":
+        return
+    if not hasattr(socket, option):  # Windows has no SO_REUSEPORT, POSIX no SO_EXCLUSIVEADDRUSE
+        raise Failure("unsupported", "setsockopt")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, option), 1)
+    except OSError as exc:
+        raise Failure("option-error", "setsockopt", exc) from exc
+
+
+def observe(scenario: Scenario) -> Observation:
+    def attempt() -> Observation:
+        with ports.reserved() as port:
+            return _coexist_once(scenario, port)
+    # more tries than connect: TIME_WAIT of an earlier cell also sends us to another port
+    return on_a_port_of_our_own(attempt, PORT_RETRIES * 4)
+
+
+def _coexist_once(scenario: Scenario, port: int) -> Observation:
+    proto = scenario.proto
+    obs = Observation(outcome="ok")
+    with contextlib.ExitStack() as stack:
+        try:
+            v4 = open_socket(stack, socket.AF_INET, proto)
+            v6 = open_socket(stack, socket.AF_INET6, proto)
+            for sock in (v4, v6):
+                set_reuse(sock, scenario["reuse"])
+            set_v6only(v6, scenario["v6only"])
+            obs.v6only_set = read_v6only(v6)
+            pairs = [(v4, scenario["ipv4"]), (v6, scenario["ipv6"])]
+            if scenario["order"] == "ipv6-first":
+                pairs.reverse()
+            (first, first_addr), (second, second_addr) = pairs
+            try:
+                first.bind((first_addr, port))
+            except OSError as exc:
+                if port_taken(exc):
+                    raise PortStolen() from exc  # someone else's port: draw another
+                raise Failure("bind-error", "bind-first", exc) from exc
+            try:
+                call("bind-second", "bind-error", second.bind, (second_addr, port))
+                obs.effective_v6only = read_v6only(v6)
+                if proto == "tcp":
+                    call("listen-first", "listen-error", first.listen, 8)
+                    call("listen-second", "listen-error", second.listen, 8)
+            except Failure as failure:
+                if failure.exc is not None and port_taken(failure.exc):
+                    stack.close()  # release ours, then see whether a stranger holds the port
+                    if ports.held_elsewhere(port, proto):
+                        raise PortStolen() from failure
+                raise
+            names = {v4.fileno(): "ipv4-socket", v6.fileno(): "ipv6-socket"}
+            for client, (family, target) in COEXIST_CLIENTS.items():
+                reached = _reached(stack, proto, (v4, v6), family, (target, port))
+                setattr(obs, f"{client}_to", names.get(reached, reached))
+        except Failure as failure:
+            failure.apply(obs)
+    return obs
+
+
+def _reached(stack, proto: str, servers, family, target):
+    """The fileno of the server socket a client reached, "nobody", or "error:ERRNO"."""
+    try:
+        client = stack.enter_context(socket.socket(family, SOCK_TYPES[proto]))
+        client.settimeout(CONNECT_DEADLINE)
+        client.connect(target)
+    except ConnectionRefusedError:
+        return "nobody"
+    except OSError as exc:
+        return f"error:{describe(exc)[0]}"
+    if proto == "tcp":
+        ready, _, _ = select.select(list(servers), [], [], CONNECT_DEADLINE)
+        if not ready:
+            raise PortStolen()
+        conn, _ = ready[0].accept()
+        client.close()  # the client closes first, so TIME_WAIT stays off the shared port
+        conn.close()
+        return ready[0].fileno()
+    # UDP: the control leaves the same socket on the same path, so it lands where the
+    # probe did; a port nobody listens on answers the connected client with ECONNREFUSED.
+    nonce = os.urandom(6).hex().encode()
+    try:
+        client.send(b"probe-" + nonce)
+        client.send(b"control-" + nonce)
+    except ConnectionRefusedError:  # the ICMP answer to the probe, reported on the control
+        return "nobody"
+    except OSError as exc:
+        return f"error:{describe(exc)[0]}"
+    deadline = time.monotonic() + UDP_DEADLINE
+    found = None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([*servers, client], [], [], deadline - time.monotonic())
+        if client in ready:
+            with contextlib.suppress(OSError):
+                client.recv(64)
+            return "nobody"
+        for sock in ready:
+            data, _ = sock.recvfrom(64)
+            if data == b"probe-" + nonce:
+                found = sock.fileno()
+            elif data == b"control-" + nonce:
+                return found if found is not None else "nobody"
+    return found if found is not None else "nobody"
+
+
+# --- the reproducer ---------------------------------------------------------------------
+
+def reproducer(s: Scenario, port: int = 0) -> str:
+    """Port 0 lets the first bind pick; a test passes a port it holds so that nothing
+    else on the machine (an ephemeral client port in the other family) can collide."""
+    type_, reuse = TYPE[s.proto], s["reuse"]
+    pairs = [("v4", s["ipv4"]), ("v6", s["ipv6"])]
+    if s["order"] == "ipv6-first":
+        pairs.reverse()
+    (first, first_addr), (second, second_addr) = pairs
+    lines = ["import socket",
+             f"v4 = socket.socket(socket.AF_INET, {type_})",
+             f"v6 = socket.socket(socket.AF_INET6, {type_})",
+             "try:"]
+    if reuse != "none":
+        lines += ["    for s in (v4, v6):",
+                  f"        s.setsockopt(socket.SOL_SOCKET, socket.{reuse}, 1)"]
+    lines += ["    " + line for line in set_v6only_lines("v6", s["v6only"])]
+    lines += [f"    {first}.bind(({first_addr!r}, {port}))",
+              f"    port = {first}.getsockname()[1]",
+              f"    {second}.bind(({second_addr!r}, port))",
+              "    print('both bound to port', port)"]
+    if s.proto == "tcp":
+        lines += [f"    {first}.listen()", f"    {second}.listen()", "    print('both listening')"]
+    lines += ["except (OSError, AttributeError) as exc:",
+              "    print('failed:', exc)",
+              "finally:",
+              "    v4.close()",
+              "    v6.close()"]
+    return "\n".join(lines) + "\n"
