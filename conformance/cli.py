@@ -12,22 +12,12 @@ changed its verdict, 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from conformance import __version__
 from conformance.vocabulary import ExitStatus
-
-EXIT_OK, EXIT_DEVIATES, EXIT_USAGE, EXIT_BROKEN, EXIT_INTERRUPTED = (
-    ExitStatus.OK, ExitStatus.DEVIATES, ExitStatus.USAGE, ExitStatus.BROKEN, ExitStatus.INTERRUPTED)
-SUITE = Path(__file__).parent / "suite"
-VARIANT_CHECK_TIMEOUT = 30.0
-INTERRUPT_GRACE = 15.0  # a subject's own kill grace is 5 s
 
 
 class UsageError(Exception):
@@ -36,9 +26,7 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
-        takes_pytest = self.prog.endswith(" run") and "unrecognized arguments" in message
-        hint = "pytest arguments go after --" if takes_pytest else f"see {self.prog} --help"
-        raise UsageError(f"{self.prog}: {message} ({hint})")
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    args = build_parser().parse_args(own)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(own)
+    if unknown:
+        hint = "pytest arguments go after --" if args.command == "run" else f"see dualstack {args.command or ''} --help"
+        raise UsageError(f"dualstack: unrecognized arguments: {' '.join(unknown)} ({hint.replace('  ', ' ')})")
     if args.command is None:
         raise UsageError("dualstack: a command is required: run, report or diff (see dualstack --help)")
     if getattr(args, "pytest_args", None):
@@ -134,7 +126,7 @@ def check_folder(option: str, folder: str, *, create: bool = False) -> Path:
         with tempfile.NamedTemporaryFile(dir=where, prefix=".dualstack-", suffix=".probe"):
             pass
     except OSError as exc:
-        raise UsageError(f"{option} {folder}: cannot write in {where} ({exc.strerror})") from exc
+        raise UsageError(f"{option} {folder}: not writable ({exc.strerror})") from exc
     return path.resolve()
 
 
@@ -153,7 +145,20 @@ def resolve_out(out: str, variant: str, *, several: bool = False, partial: bool 
     if path.suffix != ".json":
         raise UsageError(f"dualstack run: --out {out}: neither an existing folder nor a .json file name")
     check_folder("dualstack run: --out", str(path.parent))
+    if partial and is_complete_record(path):
+        raise UsageError(f"dualstack run: --out {out}: holds a complete record, which a run of selected cells "
+                         "would replace; name another file")
     return path.resolve()
+
+
+def is_complete_record(path: Path) -> bool:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("run"), dict) and not data["run"].get("partial")
 
 
 def check_expectations(folder: str) -> None:
@@ -191,105 +196,10 @@ def selected_variants(name: str, label: str | None = None) -> list[str]:
     return [name]
 
 
-def pytest_command(args, out: Path, variant: str) -> list[str]:
-    command = [sys.executable, "-m", "pytest", str(SUITE), "--dualstack-record", str(out),
-               "--dualstack-variant", variant]
-    if args.workers is not None:
-        command += ["-n", args.workers]
-    for pattern in args.cells:
-        command += ["--dualstack-cells", pattern]
-    if args.expectations is not None:
-        command += ["--dualstack-expectations", str(Path(args.expectations).resolve())]
-    return command + args.pytest_args
-
-
-def variant_unavailable(variant: str) -> str | None:
-    """None when the variant's namespace can be made here, else the one-line reason."""
-    check = subprocess.run([sys.executable, "-m", "conformance.variants", variant, "--check"],
-                           capture_output=True, text=True, timeout=VARIANT_CHECK_TIMEOUT)
-    if check.returncode == 0:
-        return None
-    return (check.stderr.strip().splitlines() or [f"exit status {check.returncode}"])[-1]
-
-
-def child_environment() -> dict[str, str]:
-    """The run's environment, with the user named: inside a variant's user namespace the
-    uid is 0, and pytest would take the user for root (and its /tmp/pytest-of-root)."""
-    import getpass
-
-    env = dict(os.environ)
-    with contextlib.suppress(Exception):
-        user = getpass.getuser()
-        env.setdefault("USER", user)
-        env.setdefault("LOGNAME", user)
-    return env
-
-
-def run_child(command: list[str]) -> int:
-    """Run one pytest session in a process group of its own. Ctrl-C or SIGTERM here is
-    passed on as SIGINT so that it ends its cells (and their servers) itself; it gets a
-    bounded grace, then its whole group is killed. Raises KeyboardInterrupt after that."""
-    popen_extra: dict = {"start_new_session": True} if os.name == "posix" else \
-        {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-    # from the suite's folder: a `conformance` folder in the caller's cwd (a checkout) must
-    # not shadow the installed package that `python -m pytest` runs
-    child = subprocess.Popen(command, cwd=SUITE, env=child_environment(), **popen_extra)
-    try:
-        with terminate_as_interrupt():
-            return child.wait()
-    except KeyboardInterrupt:
-        end_child(child)
-        raise
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt():
-    """SIGTERM ends a run the way Ctrl-C does (no record replaced, children ended)."""
-    if os.name != "posix":
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def end_child(child: subprocess.Popen) -> None:
-    """SIGINT, a bounded wait, then the whole group killed."""
-    with contextlib.suppress(ProcessLookupError, OSError):
-        child.send_signal(signal.SIGINT if os.name == "posix" else signal.CTRL_BREAK_EVENT)
-    try:
-        child.wait(timeout=INTERRUPT_GRACE)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, OSError):
-            if os.name == "posix":
-                os.killpg(child.pid, signal.SIGKILL)
-            else:
-                child.kill()
-        child.wait(timeout=INTERRUPT_GRACE)
-
-
-def run_one(args, variant: str, staged: Path) -> tuple[int, str | None]:
-    """(pytest exit code, skip reason) for one variant; its record goes to ``staged``."""
-    from conformance.variants import known
-
-    command = pytest_command(args, staged, variant)
-    if variant in known():
-        reason = variant_unavailable(variant)
-        if reason is not None:
-            return 0, reason
-        command = [sys.executable, "-m", "conformance.variants", variant, "--", *command]
-    return run_child(command), None
-
-
 def command_run(args) -> int:
     import tempfile
 
+    from conformance import run
     from matrix import record
 
     if args.workers is not None and not (args.workers == "auto" or args.workers.isdigit()):
@@ -311,8 +221,8 @@ def command_run(args) -> int:
         for i, variant in enumerate(variants, 1):
             if len(variants) > 1:
                 print(f"dualstack: variant {variant} ({i} of {len(variants)})", flush=True)
-            code, reason = run_one(args, variant, staged[variant])
-            if code == 2:  # pytest's "interrupted": the session got the signal first
+            code, reason = run.run_one(args, variant, staged[variant], outs[variant])
+            if code == run.PYTEST_INTERRUPTED:  # the session got the signal first
                 raise KeyboardInterrupt
             if reason is not None:
                 status.append({"name": variant, "status": "skipped", "reason": reason})
@@ -340,25 +250,12 @@ def command_run(args) -> int:
     if report_to is not None and written:
         command_report(argparse.Namespace(runs=[str(p) for p in written], out=str(report_to),
                                           no_documented=False, step_summary=None))
-    status_code = exit_status(codes)
+    status_code = run.exit_status(codes)
     skipped = [s["name"] for s in status if s["status"] == "skipped"]
-    if args.require and skipped and status_code == EXIT_OK:
+    if args.require and skipped and status_code == ExitStatus.OK:
         print(f"dualstack: --require: skipped {', '.join(skipped)}", file=sys.stderr)
-        return EXIT_DEVIATES
+        return ExitStatus.DEVIATES
     return status_code
-
-
-def exit_status(codes: list[int]) -> int:
-    """The worst outcome over the runs, in the CLI's terms."""
-    if any(c == 4 for c in codes):
-        return EXIT_USAGE
-    if any(c == 5 for c in codes):
-        print("dualstack: no cell was selected; no record written", file=sys.stderr)
-        return EXIT_USAGE
-    if any(c not in (0, 1) for c in codes):
-        print(f"dualstack: a run did not complete (pytest exit {max(codes)})", file=sys.stderr)
-        return EXIT_BROKEN
-    return EXIT_DEVIATES if 1 in codes else EXIT_OK
 
 
 REPORT_FILES = ("matrix.json", "behavior-report.md", "behavior-report.html", "matrix.svg")
@@ -420,7 +317,7 @@ def command_report(args) -> int:
         with open(args.step_summary, "a", encoding="utf-8") as summary:
             summary.write(render.step_summary(rendered["behavior-report.md"]))
         print(f"dualstack: appended the report to {args.step_summary}")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def command_diff(args) -> int:
@@ -432,7 +329,7 @@ def command_diff(args) -> int:
         raise UsageError(f"dualstack diff: {exc}") from exc
     result = diff.diff(old, new)
     print(diff.as_markdown(result) if args.format == "markdown" else diff.as_text(result), end="")
-    return EXIT_DEVIATES if any(c["verdict_changed"] for c in result["changed"]) else EXIT_OK
+    return ExitStatus.DEVIATES if any(c["verdict_changed"] for c in result["changed"]) else ExitStatus.OK
 
 
 COMMANDS = {"run": command_run, "report": command_report, "diff": command_diff}
@@ -445,10 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     except KeyboardInterrupt:
         print("dualstack: interrupted: no record written or replaced", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from conformance.platform_model import Platform
+
 WILDCARDS = {"0.0.0.0", "::"}
 MAPPED_PREFIX = "::ffff:"
 # The IPv4 address Linux records for a socket bound to a specific IPv6 address, so that
@@ -88,6 +90,19 @@ class Rules:
 
 
 LINUX = Rules()
+# Each switch is a fact of the platform's expectations file, with its source, so that an
+# edited expectations folder (dualstack run --expectations) can turn a rule around.
+RULE_FACTS = tuple(Rules.__dataclass_fields__)
+
+
+def rules_of(platform: Platform) -> Rules | None:
+    """The Linux-family rules as the platform documents them; None when it documents no
+    such rules (its coexist cells are then not decided by this model)."""
+    kind = platform.fact("coexistence_rules")
+    if kind is None or kind.value != "linux":
+        return None
+    switches = {name: platform.fact(name) for name in RULE_FACTS}
+    return Rules(**{name: bool(fact.value) for name, fact in switches.items() if fact is not None})
 
 
 def _claims_overlap(a: str | None, b: str | None) -> bool:

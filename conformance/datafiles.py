@@ -12,6 +12,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 DATA = resources.files("conformance") / "data"
+__all__ = ["DATA", "expectation_files", "load_toml", "tomllib"]
 
 
 def load_toml(name: str) -> dict[str, Any]:

@@ -40,13 +40,13 @@ class Fact:
     because: str
     source: str
     confidence: str = "high"
-    extra: tuple = ()
+    extra: tuple[tuple[str, Any], ...] = ()  # further keys of the fact, such as knob or errno
 
     @property
     def asserted(self) -> bool:
         return self.confidence != "low"
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return dict(self.extra).get(key, default)
 
 
@@ -54,7 +54,7 @@ class Fact:
 class Platform:
     os: str
     name: str
-    facts: dict
+    facts: dict[str, Fact]
 
     def fact(self, key: str) -> Fact | None:
         return self.facts.get(key)
@@ -68,10 +68,10 @@ class Expectation:
     kind: str = ASSERT
     outcome: tuple[str, ...] | None = None
     errno: str | None = None
-    fields: dict = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
     reasons: list[Reason] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.outcome is not None:
             out["outcome"] = self.outcome[0] if len(self.outcome) == 1 else list(self.outcome)
@@ -88,8 +88,8 @@ class PlatformError(Exception):
     """An expectations file that cannot be used; str() is a one-line message."""
 
 
-def platform_from_data(data: dict, origin: str = "expectations") -> Platform:
-    facts = {}
+def platform_from_data(data: dict[str, Any], origin: str = "expectations") -> Platform:
+    facts: dict[str, Fact] = {}
     known = {"value", "because", "source", "confidence"}
     for key, spec in data.get("facts", {}).items():
         missing = [k for k in ("value", "because", "source") if k not in spec]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance.families import FAMILIES, expect
+from conformance.families import expect, observe
 from conformance.machine import Machine, measure
 from conformance.observation import Observation
 from conformance.platform_model import Platform, load_platform
@@ -38,6 +38,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("dualstack", "dualstack-conformance")
     group.addoption("--dualstack-record", metavar="PATH", default=None,
                     help="write the run record (JSON, schema dualstack-conformance/run/1) to PATH")
+    group.addoption("--dualstack-record-as", metavar="PATH", default=None,
+                    help="the path the record will be promoted to, for the summary (dualstack run passes it)")
     group.addoption("--dualstack-variant", metavar="NAME", default="default",
                     help="name of the platform variant this run is (default: default)")
     group.addoption("--dualstack-cells", metavar="PATTERN", action="append", default=[],
@@ -89,16 +91,6 @@ def dualstack_machine(pytestconfig) -> Machine:
 @pytest.fixture(scope="session")
 def dualstack_platform(dualstack_machine, pytestconfig) -> Platform | None:
     return load_platform(dualstack_machine.os, pytestconfig.getoption("dualstack_expectations"))
-
-
-def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
-    """The family's probe, unless the family says the cell cannot run here."""
-    family = FAMILIES[scenario.family]
-    precondition = getattr(family, "precondition", None)
-    reason = precondition(scenario, machine, platform) if precondition else None
-    if reason is not None:
-        return Observation(outcome=Outcome.UNSUPPORTED, stage="precondition", notes=[reason])
-    return family.observe(scenario)
 
 
 @pytest.fixture
@@ -193,6 +185,6 @@ class RunRecorder:
         if self.interrupted:
             tr.write_line("interrupted: no record written", red=True)
         if self.written:
-            tr.write_line(f"record written to {self.written}")
+            tr.write_line(f"record written to {self.config.getoption('dualstack_record_as') or self.written}")
         if self.write_error:
             tr.write_line(f"record NOT written: {self.write_error}", red=True)

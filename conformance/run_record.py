@@ -1,4 +1,6 @@
-"""Assemble the run record: platform fingerprint, measured facts, results."""
+"""The run record: its shape (TypedDicts of matrix/schemas/run-1.schema.json), the
+platform fingerprint and how a record is assembled. Written once per run, by the process
+that ran it (conformance/plugin.py, promoted by conformance/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,66 @@ import subprocess
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypedDict
 
 from conformance import __version__
 from conformance.machine import Machine
 from conformance.vocabulary import ExitStatus
 from matrix.merge import column_key
+
+
+class RunInfo(TypedDict, total=False):
+    id: str
+    started: str
+    finished: str
+    suite_version: str
+    commit: str | None
+    workers: int
+    exit_status: int | None
+    partial: bool  # a run of selected cells
+    cells: list[str]  # the patterns that selected them
+
+
+class Fingerprint(TypedDict):
+    os: str
+    release: str
+    version: str
+    machine: str
+    distribution: str | None
+    python: str
+    implementation: str
+    variant: str
+    ci: dict[str, str]
+
+
+class Cell(TypedDict, total=False):
+    id: str
+    family: str
+    params: dict[str, str]
+    observed: dict[str, Any]
+    expected: dict[str, Any] | None
+    verdict: str  # a Verdict
+    reproducer: str
+    test_id: str
+    duration_ms: float
+    differences: list[dict[str, Any]]
+    reason: str
+
+
+class VariantStatus(TypedDict):
+    name: str
+    status: str  # ran, skipped, failed
+    reason: str | None
+
+
+class RunRecord(TypedDict, total=False):
+    schema: str
+    run: RunInfo
+    platform: Fingerprint
+    facts: dict[str, Any]
+    results: list[Cell]
+    variants: list[VariantStatus]
+
 
 # Environment variables GitHub Actions sets that identify the runner image and run.
 CI_VARIABLES = ("GITHUB_ACTIONS", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_JOB", "GITHUB_SHA",
@@ -45,7 +102,7 @@ def suite_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def fingerprint(os_name: str, variant: str) -> dict:
+def fingerprint(os_name: str, variant: str) -> Fingerprint:
     return {
         "os": os_name,
         "release": platform.release(),
@@ -62,11 +119,11 @@ def fingerprint(os_name: str, variant: str) -> dict:
 PARTIAL_SUFFIX = ".partial.json"
 
 
-def record_name(fp: dict, *, partial: bool = False) -> str:
+def record_name(fp: Fingerprint, *, partial: bool = False) -> str:
     """reports/runs file name: <os>-<release>-py<major.minor>-<variant>.json, the matrix's
     column key; a run of selected cells is <key>.partial.json, so that it never takes the
     place of a complete record of the same column."""
-    return column_key(fp) + (PARTIAL_SUFFIX if partial else ".json")
+    return column_key(dict(fp)) + (PARTIAL_SUFFIX if partial else ".json")
 
 
 def record_exit_status(pytest_status: int) -> ExitStatus:
@@ -79,9 +136,9 @@ def record_exit_status(pytest_status: int) -> ExitStatus:
     return ExitStatus.BROKEN
 
 
-def build_record(machine: Machine, results: list[dict], *, variant: str, started: datetime,
-                 workers: int = 0, exit_status: int | None = None, cells: list[str] | None = None) -> dict:
-    data = {
+def build_record(machine: Machine, results: list[Cell], *, variant: str, started: datetime,
+                 workers: int = 0, exit_status: int | None = None, cells: list[str] | None = None) -> RunRecord:
+    data: RunRecord = {
         "schema": "dualstack-conformance/run/1",
         "run": {
             "id": str(uuid.uuid4()),
@@ -90,12 +147,13 @@ def build_record(machine: Machine, results: list[dict], *, variant: str, started
             "suite_version": __version__,
             "commit": suite_commit(),
             "workers": workers,
-            "exit_status": exit_status,
+            "exit_status": None if exit_status is None else int(exit_status),
         },
         "platform": fingerprint(machine.os, variant),
         "facts": machine.as_dict(),
         "results": results,
     }
     if cells:  # a run of selected cells says so, and which
-        data["run"].update(partial=True, cells=list(cells))
+        data["run"]["partial"] = True
+        data["run"]["cells"] = list(cells)
     return data

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from conformance.facts import Facts
+from conformance.machine import Machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def simulated(os_name: str, **overrides) -> Facts:
+def simulated(os_name: str, **overrides) -> Machine:
     """Facts of a healthy machine of that OS, as the model would see them."""
     defaults = {"linux": 0, "darwin": 0, "windows": 1, "freebsd": 1, "netbsd": 1, "openbsd": 1}
     default = defaults.get(os_name, 0)
@@ -24,7 +24,7 @@ def simulated(os_name: str, **overrides) -> Facts:
     fields = dict(os=os_name, default_v6only={"tcp": default, "udp": default}, knobs=knobs,
                   has_mapped=os_name != "openbsd")
     fields.update(overrides)
-    return Facts(**fields)
+    return Machine(**fields)
 
 
 def run_dualstack(*args: str, timeout: float = 120, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

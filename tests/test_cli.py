@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalogue import DATA
-from conformance.scenario import all_scenarios
+from conformance.datafiles import DATA
+from conformance.families import all_scenarios
 from matrix import record
 from tests.conftest import run_dualstack
 
@@ -66,7 +66,7 @@ def test_a_deviation_fails_with_expected_observed_source_and_reproducer(tmp_path
     (["run", "--bogus"], "unrecognized arguments: --bogus"),
     (["run", "-k", "udp"], "unrecognized arguments: -k (pytest arguments go after --)"),
     (["run", "--cells", "nothing/matches/*"], "no cell was selected"),
-    (["run", "--out", "/nonexistent-folder/run.json"], "folder /nonexistent-folder does not exist"),
+    (["run", "--out", "/nonexistent-folder/run.json"], "--out /nonexistent-folder: folder does not exist"),
     (["run", "--out", "/nonexistent-folder/"], "/nonexistent-folder/: folder does not exist"),
     (["run", "--workers", "many"], "--workers takes a number or 'auto'"),
     (["run", "--expectations", "/nonexistent-folder"], "not a folder"),
@@ -87,7 +87,7 @@ def test_unwritable_folder_is_refused_before_running(tmp_path):
 
 
 def test_broken_expectations_file_is_named(tmp_path):
-    from conformance.facts import os_name
+    from conformance.machine import os_name
     (tmp_path / f"{os_name()}.toml").write_text("os = [unclosed")
     out = run_dualstack("run", "--expectations", str(tmp_path), "--out", str(tmp_path))
     assert out.returncode == 2 and f"{os_name()}.toml: not a readable TOML file" in out.stderr

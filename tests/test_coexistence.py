@@ -4,7 +4,8 @@ model with simulated platforms."""
 import pytest
 
 from conformance.coexistence import Binding, bind_conflict, listen_conflict, overlap, receivers
-from conformance.model import expect, load_platform
+from conformance.families import expect
+from conformance.platform_model import load_platform
 from conformance.scenario import Scenario
 from tests.conftest import simulated
 

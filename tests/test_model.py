@@ -4,10 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.catalogue import expectation_files
-from conformance.model import PlatformError, expect, load_platform, platform_from_data
-from conformance.observation import OUTCOMES
-from conformance.scenario import Scenario, all_scenarios
+from conformance.datafiles import expectation_files
+from conformance.families import all_scenarios, expect
+from conformance.platform_model import PlatformError, load_platform, platform_from_data
+from conformance.scenario import Scenario
+from conformance.vocabulary import Outcome
 from tests.conftest import simulated
 
 
@@ -123,7 +124,7 @@ def test_every_expectation_is_well_formed(scenario, os_name, af_inet6, has_ipv6,
     e = expect(scenario, load_platform(os_name), facts)
     assert e.kind in ("conforms", "informational", "unsupported", "skipped")
     if e.kind != "informational":
-        assert e.outcome and set(e.outcome) <= set(OUTCOMES)
+        assert e.outcome and set(e.outcome) <= set(tuple(Outcome))
         assert e.reasons and all(r.source.startswith("https://") and r.because for r in e.reasons)
     if e.errno is not None:
         assert e.errno.startswith("E") and e.outcome != ("ok",)

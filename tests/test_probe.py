@@ -5,19 +5,22 @@ import sys
 
 import pytest
 
-from conformance.facts import measure
-from conformance.model import expect, load_platform
+from conformance.families import all_scenarios, coexist, connect, expect, observe
+from conformance.machine import measure
+from conformance.platform_model import load_platform
 from conformance.ports import free
-from conformance.probe import observe
-from conformance.reproducer import coexist_snippet, connect_snippet
-from conformance.scenario import all_scenarios, coexist_scenarios, connect_scenarios
 from conformance.verdict import judge
 
-SOCKET_FAMILIES = [s for s in all_scenarios() if s.family != "subjects"]  # subjects are real servers
+# subjects are real servers; the model walks random sequences (its own tests: test_walk.py)
+SOCKET_FAMILIES = [s for s in all_scenarios() if s.family not in ("subjects", "model")]
+
+
+MACHINE = measure()
+PLATFORM = load_platform(MACHINE.os)
 
 
 def observations():
-    return {s.id: observe(s).as_dict() for s in SOCKET_FAMILIES}
+    return {s.id: observe(s, MACHINE, PLATFORM).as_dict() for s in SOCKET_FAMILIES}
 
 
 def test_twenty_runs_in_a_row_observe_the_same():
@@ -27,9 +30,7 @@ def test_twenty_runs_in_a_row_observe_the_same():
 
 
 def test_every_cell_conforms_on_this_machine():
-    facts = measure()
-    platform = load_platform(facts.os)
-    verdicts = {s.id: judge(observe(s), expect(s, platform, facts))[0] for s in SOCKET_FAMILIES}
+    verdicts = {s.id: judge(observe(s, MACHINE, PLATFORM), expect(s, PLATFORM, MACHINE))[0] for s in SOCKET_FAMILIES}
     bad = {k: v for k, v in verdicts.items() if v not in ("conforms", "informational", "unsupported")}
     assert not bad
 
@@ -43,11 +44,11 @@ def summarize(obs) -> str:
     return "failed:"
 
 
-@pytest.mark.parametrize("scenario", list(connect_scenarios()), ids=lambda s: s.test_id)
+@pytest.mark.parametrize("scenario", list(connect.scenarios()), ids=lambda s: s.test_id)
 def test_reproducer_shows_what_the_probe_saw(scenario):
-    obs = observe(scenario)
+    obs = observe(scenario, MACHINE, PLATFORM)
     with free() as port:  # a port no other test's socket can answer on, in either family
-        out = subprocess.run([sys.executable, "-I", "-c", connect_snippet(scenario, port)],
+        out = subprocess.run([sys.executable, "-I", "-c", connect.reproducer(scenario, port)],
                              capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert summarize(obs) in out.stdout
@@ -55,11 +56,11 @@ def test_reproducer_shows_what_the_probe_saw(scenario):
         assert f"[Errno {obs.errno_code}]" in out.stdout
 
 
-@pytest.mark.parametrize("scenario", list(coexist_scenarios())[::7], ids=lambda s: s.test_id)
+@pytest.mark.parametrize("scenario", list(coexist.scenarios())[::7], ids=lambda s: s.test_id)
 def test_coexist_reproducer_fails_where_the_probe_did(scenario):
-    obs = observe(scenario)
+    obs = observe(scenario, MACHINE, PLATFORM)
     with free() as port:
-        out = subprocess.run([sys.executable, "-I", "-c", coexist_snippet(scenario, port)],
+        out = subprocess.run([sys.executable, "-I", "-c", coexist.reproducer(scenario, port)],
                              capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     if obs.outcome == "ok":

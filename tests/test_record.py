@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conformance.facts import measure
+from conformance.machine import measure
 from conformance.run_record import build_record, record_name
 from matrix import record
 

@@ -1,11 +1,12 @@
 """The catalogue multiplies out into scenarios with stable, readable ids."""
 
-from conformance.scenario import Scenario, all_scenarios, connect_scenarios, options_scenarios
+from conformance.families import all_scenarios, connect, options
+from conformance.scenario import Scenario
 
 
 def test_connect_family_is_complete():
     # 2 protos x (3 AF_INET6 binds x 3 v6only + 2 AF_INET binds) x 4 clients
-    assert len(list(connect_scenarios())) == 2 * (3 * 3 + 2) * 4
+    assert len(list(connect.scenarios())) == 2 * (3 * 3 + 2) * 4
 
 
 def test_ids_are_unique_and_stable():
@@ -23,7 +24,7 @@ def test_test_ids_read_like_the_spec():
 
 
 def test_options_checks_cover_both_protocols():
-    ids = {s.id for s in options_scenarios()}
+    ids = {s.id for s in options.scenarios()}
     assert {"options/tcp/check=default-v6only", "options/udp/check=default-v6only"} <= ids
     assert "options/tcp/check=set-v6only/after=listen/value=1" in ids
     assert "options/udp/check=set-v6only/after=listen/value=1" not in ids

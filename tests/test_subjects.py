@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.model import expect, load_platform
+from conformance.families import expect
+from conformance.families.subjects import scenarios as subjects_scenarios
+from conformance.platform_model import load_platform
 from conformance.ports import free
-from conformance.scenario import Scenario, subjects_scenarios
+from conformance.scenario import Scenario
 from conformance.subjects import command_for, run_subject
 from tests.conftest import ROOT, simulated
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.model import expect, load_platform
+from conformance.families import expect
+from conformance.platform_model import load_platform
 from conformance.scenario import Scenario
 from conformance.variants import known
 from matrix import record

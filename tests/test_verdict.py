@@ -1,7 +1,7 @@
 """A cell's verdict: conforms when the observation matches, deviates when it differs."""
 
-from conformance.model import Expectation, Reason
 from conformance.observation import Observation
+from conformance.platform_model import Expectation, Reason
 from conformance.verdict import judge
 
 SOURCE = Reason("because", "https://example.invalid/doc")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from conformance.facts import measure
-from conformance.walk import SocketCalls, inverted
+from conformance.families.model import SocketCalls, inverted
+from conformance.machine import measure
 
 pytestmark = pytest.mark.skipif(
     platform.system() != "Linux" or measure().default_v6only["tcp"] != 0 or not measure().has_ipv6,

@@ -9,8 +9,8 @@ from itertools import product
 import pytest
 import yaml
 
-from conformance.catalogue import expectation_files
 from conformance.cli import COMMANDS, build_parser
+from conformance.datafiles import expectation_files
 from tests.conftest import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "conformance.yml"

@@ -34,7 +34,7 @@ class Family(Protocol):
 
     def expect(self, s: Scenario, r: Reasoning) -> None: ...
 
-    def observe(self, s: Scenario) -> Observation: ...
+    def observe(self, s: Scenario, machine: Machine, platform: Platform | None) -> Observation: ...
 
     def reproducer(self, s: Scenario) -> str: ...
 
@@ -63,8 +63,10 @@ def expect(scenario: Scenario, platform: Platform | None, machine: Machine) -> E
     return reasoning.expectation
 
 
-def observe(scenario: Scenario) -> Observation:
-    return FAMILIES[scenario.family].observe(scenario)
+def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
+    """Observe one scenario on this machine; ``platform`` is what it documents (the model
+    family walks its coexistence rules)."""
+    return FAMILIES[scenario.family].observe(scenario, machine, platform)
 
 
 def reproducer(scenario: Scenario) -> str:

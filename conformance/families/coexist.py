@@ -16,8 +16,9 @@ from collections.abc import Iterator
 
 from conformance import coexistence, ports
 from conformance.errnames import describe
+from conformance.machine import Machine
 from conformance.observation import Observation
-from conformance.platform_model import UNSUPPORTED, Reasoning, Unknown, ipv6_bind, require
+from conformance.platform_model import UNSUPPORTED, Platform, Reasoning, Unknown, ipv6_bind, require
 from conformance.reproducer import TYPE, set_v6only_lines
 from conformance.scenario import Scenario, catalogue
 from conformance.sockets import (
@@ -32,7 +33,7 @@ from conformance.sockets import (
     read_v6only,
     set_v6only,
 )
-from conformance.vocabulary import CONNECT_DEADLINE, UDP_DEADLINE
+from conformance.vocabulary import CONNECT_DEADLINE, UDP_DEADLINE, Outcome
 
 NAME = "coexist"
 
@@ -64,15 +65,16 @@ def expect(s: Scenario, r: Reasoning) -> None:
     flags = {"reuseaddr": reuse == "SO_REUSEADDR", "reuseport": reuse == "SO_REUSEPORT"}
     v4 = coexistence.Binding(4, s["ipv4"], **flags)
     v6 = coexistence.Binding(6, ipv6, v6only=v6only, **flags)
-    if coexistence.overlap(v4, v6):
+    rules = coexistence.rules_of(r.platform) if r.platform is not None else None
+    if coexistence.overlap(v4, v6, rules or coexistence.LINUX):
         r.rule("coexist-dualstack-overlaps")
-        if r.fact("coexistence_rules").value != "linux":
+        if r.fact("coexistence_rules").value != "linux" or rules is None:
             raise Unknown("coexistence_rules")
         first, second = (v4, v6) if s["order"] == "ipv4-first" else (v6, v4)
-        if coexistence.bind_conflict(first, second, proto):
-            r.fail("bind-error", errno="EADDRINUSE")
-        if proto == "tcp" and coexistence.listen_conflict([first.listen()], second):
-            r.fail("listen-error", errno="EADDRINUSE")
+        if coexistence.bind_conflict(first, second, proto, rules):
+            r.fail(Outcome.BIND_ERROR, errno="EADDRINUSE")
+        if proto == "tcp" and coexistence.listen_conflict([first.listen()], second, rules):
+            r.fail(Outcome.LISTEN_ERROR, errno="EADDRINUSE")
     else:
         r.rule("coexist-without-overlap")
     r.rule("coexist-receiver")
@@ -101,7 +103,7 @@ def set_reuse(sock: socket.socket, option: str) -> None:
         raise Failure("option-error", "setsockopt", exc) from exc
 
 
-def observe(scenario: Scenario) -> Observation:
+def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
     def attempt() -> Observation:
         with ports.reserved() as port:
             return _coexist_once(scenario, port)

@@ -11,8 +11,9 @@ import os
 import select
 from collections.abc import Iterator
 
+from conformance.machine import Machine
 from conformance.observation import Observation
-from conformance.platform_model import Reasoning, connect_failure, ipv6_bind, require
+from conformance.platform_model import Platform, Reasoning, connect_failure, ipv6_bind, require
 from conformance.reproducer import FAMILY, TYPE, V6ONLY, set_v6only_lines
 from conformance.scenario import Scenario, catalogue
 from conformance.sockets import (
@@ -128,7 +129,7 @@ def expect(s: Scenario, r: Reasoning) -> None:
 
 # --- the probe --------------------------------------------------------------------------
 
-def observe(scenario: Scenario) -> Observation:
+def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
     """Bind a server as the scenario says, connect one client, report what happened."""
     return on_a_port_of_our_own(lambda: _connect_once(scenario), PORT_RETRIES)
 

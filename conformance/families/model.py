@@ -26,15 +26,24 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, precondition, rule, run_state_machine_as_test
 
 from conformance import coexistence, ports
-from conformance.machine import Machine, os_name
+from conformance.machine import Machine
 from conformance.observation import Observation
-from conformance.platform_model import SKIPPED, Platform, Reasoning, Unknown, load_platform, require
+from conformance.platform_model import SKIPPED, Platform, Reasoning, Unknown, require
 from conformance.scenario import Scenario
 from conformance.vocabulary import CLIENTS, CONNECT_DEADLINE, Outcome
 
 NAME = "model"
 ADDRESSES = {4: ["0.0.0.0", "127.0.0.1"], 6: ["::", "::1", "::ffff:127.0.0.1"]}
 AGREES = "every kernel answer agreed with the model"
+# The start of a counterexample's reproducer: each call then prints the kernel's answer
+# beside the model's.
+REPRODUCER_HEAD = ("import errno, socket", "P = 24999  # a port no other socket holds", "",
+                   "def answer(call):",
+                   "    try:",
+                   "        call()",
+                   "        return 'ok'",
+                   "    except OSError as exc:",
+                   "        return errno.errorcode.get(exc.errno, str(exc.errno))", "")
 # The errno each refused call answers, as the platform documents it (facts of
 # conformance/data/expectations/<os>.toml); these are Linux's, the only stack the
 # machine models today.
@@ -87,8 +96,7 @@ class SocketCalls(RuleBasedStateMachine):
         super().__init__()
         cls = type(self)
         cls.examples += 1
-        cls.last_calls = self.calls = [f"import socket  # {self.proto.upper()}, on one free port P",
-                                       "P = 24999  # any port no other socket holds"]
+        cls.last_calls = self.calls = [*REPRODUCER_HEAD, f"# {self.proto.upper()}, every call on one port P"]
         self.reservation = contextlib.ExitStack()
         self.port = self.reservation.enter_context(ports.free())
         self.open: dict[int, Modelled] = {}
@@ -101,7 +109,7 @@ class SocketCalls(RuleBasedStateMachine):
 
     def check(self, call: str, observed: str, expected: str) -> None:
         type(self).exercised[call.split("(")[0].split(".")[-1]] += 1
-        self.calls.append(f"{call}  # the kernel answered {observed}; the model says {expected}")
+        self.calls.append(f"print({call!r}, answer(lambda: {call}), {'(the model says ' + expected + ')'!r})")
         assert observed == expected, f"{call}: the kernel answered {observed}, the model says {expected}"
 
     @rule(target=sockets, family=st.sampled_from([4, 6]), reuse=st.sampled_from(["none", "SO_REUSEADDR", "SO_REUSEPORT"]))
@@ -193,7 +201,8 @@ class SocketCalls(RuleBasedStateMachine):
             expected = self.errnos["listen_conflict"]
         self.check(f"s{handle}.listen(8)", observed, expected)
 
-    @precondition(lambda self: self.proto == "tcp")
+    # only while something listens: a connect to nobody says nothing about the rules
+    @precondition(lambda self: self.proto == "tcp" and any(m.listening for m in self.open.values()))
     @rule(client=st.sampled_from(["ipv4", "ipv6"]))
     def connect(self, client):
         target = CLIENTS[client].address
@@ -264,19 +273,20 @@ def expect(s: Scenario, r: Reasoning) -> None:
     if r.fact("coexistence_rules").value != "linux":
         raise Unknown("no coexistence rules the machine can walk")
     r.rule("coexist-dualstack-overlaps")
+    for fact in coexistence.RULE_FACTS:
+        r.fact(fact)
     for fact in ERRNO_FACTS:
         r.maybe_fact(fact)
     r.expectation.outcome = (Outcome.OK,)
     r.expect("value", AGREES)
 
 
-def precondition(s: Scenario, machine: Machine, platform: Platform | None) -> str | None:
-    """Why the walk cannot run here, if it cannot: it checks the answers against Linux's
-    coexistence rules on a dual-stack machine with ::1."""
-    rules = platform.fact("coexistence_rules") if platform else None
-    if rules is None or rules.value != "linux":
+def why_not_here(machine: Machine, platform: Platform | None, proto: str) -> str | None:
+    """Why the walk cannot run here, if it cannot: it checks the answers against the
+    coexistence rules a platform documents, on a dual-stack machine with ::1."""
+    if platform is None or coexistence.rules_of(platform) is None:
         return "no coexistence rules are documented for this platform: nothing to walk against"
-    if not (machine.af_inet6 and machine.has_ipv6 and machine.default_v6only.get(s.proto) == 0):
+    if not (machine.af_inet6 and machine.has_ipv6 and machine.default_v6only.get(proto) == 0):
         return "the walk models a dual-stack machine with ::1 and IPV6_V6ONLY defaulting to 0"
     return None
 
@@ -303,8 +313,13 @@ def walk(machine: type[SocketCalls]) -> Observation:
     return observation
 
 
-def observe(s: Scenario) -> Observation:
-    return walk(machine_for(s.proto, errnos=documented_errnos(load_platform(os_name()))))
+def observe(s: Scenario, machine: Machine, platform: Platform | None) -> Observation:
+    reason = why_not_here(machine, platform, s.proto)
+    if reason is not None or platform is None:
+        return Observation(outcome=Outcome.UNSUPPORTED, stage="precondition", notes=[reason or ""])
+    rules = coexistence.rules_of(platform)
+    assert rules is not None
+    return walk(machine_for(s.proto, rules, documented_errnos(platform)))
 
 
 def reproducer(s: Scenario) -> str:

@@ -10,8 +10,9 @@ import ipaddress
 import socket
 from collections.abc import Iterator
 
+from conformance.machine import Machine
 from conformance.observation import Observation
-from conformance.platform_model import Reasoning, Unknown, require
+from conformance.platform_model import Platform, Reasoning, Unknown, require
 from conformance.reproducer import TYPE
 from conformance.scenario import Scenario, checks
 from conformance.sockets import SOCK_TYPES, Failure, call, host_of
@@ -75,7 +76,7 @@ def _getaddrinfo(host, port, family, flags) -> list[str]:
 MAPPED_BYTES = bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1])
 
 
-def observe(scenario: Scenario) -> Observation:
+def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
     check = scenario["check"]
     obs = Observation(outcome="ok")
     try:

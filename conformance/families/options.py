@@ -11,8 +11,9 @@ import errno
 import socket
 from collections.abc import Iterator
 
+from conformance.machine import Machine
 from conformance.observation import Observation
-from conformance.platform_model import SKIPPED, UNSUPPORTED, Reasoning, Unknown, require
+from conformance.platform_model import SKIPPED, UNSUPPORTED, Platform, Reasoning, Unknown, require
 from conformance.reproducer import TYPE, V6ONLY
 from conformance.scenario import Scenario, checks
 from conformance.sockets import Failure, call, open_socket, read_v6only, set_v6only
@@ -63,7 +64,7 @@ def expect(s: Scenario, r: Reasoning) -> None:
 
 # --- the probe --------------------------------------------------------------------------
 
-def observe(scenario: Scenario) -> Observation:
+def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
     check = scenario["check"]
     obs = Observation(outcome="ok")
     with contextlib.ExitStack() as stack:

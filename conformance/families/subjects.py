@@ -13,9 +13,9 @@ from typing import Any
 
 from conformance import ports, subjects
 from conformance.datafiles import load_toml
-from conformance.machine import os_name
+from conformance.machine import Machine
 from conformance.observation import Observation
-from conformance.platform_model import Reason, Reasoning, Unknown
+from conformance.platform_model import Platform, Reason, Reasoning, Unknown
 from conformance.scenario import Scenario
 
 NAME = "subjects"
@@ -64,11 +64,11 @@ def expect(s: Scenario, r: Reasoning) -> None:
 
 # --- the observation --------------------------------------------------------------------
 
-def observe(scenario: Scenario) -> Observation:
+def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
     spec = spec_of(scenario)
-    if os_name() not in spec.get("platforms", [os_name()]):
+    if machine.os not in spec.get("platforms", [machine.os]):
         return Observation(outcome="unsupported", stage="precondition",
-                           notes=[f"{spec['server']} does not run on {os_name()}"])
+                           notes=[f"{spec['server']} does not run on {machine.os}"])
     with ports.free() as port:
         try:
             command = subjects.command_for(spec["command"], port, spec.get("needs", []))

@@ -10,22 +10,25 @@ import argparse
 import statistics
 import time
 
-from conformance.probe import observe
-from conformance.scenario import connect_scenarios
+from conformance.families.connect import observe, scenarios
+from conformance.machine import measure
+from conformance.platform_model import load_platform
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="passes over the family (default 20)")
     args = parser.parse_args()
-    scenarios = list(connect_scenarios())
-    per_cell: dict[str, list[float]] = {s.id: [] for s in scenarios}
+    cells = list(scenarios())
+    machine = measure()
+    platform = load_platform(machine.os)
+    per_cell: dict[str, list[float]] = {s.id: [] for s in cells}
     family_times = []
     for _ in range(args.rounds):
         start = time.perf_counter()
-        for scenario in scenarios:
+        for scenario in cells:
             t0 = time.perf_counter()
-            observe(scenario)
+            observe(scenario, machine, platform)
             per_cell[scenario.id].append(time.perf_counter() - t0)
         family_times.append(time.perf_counter() - start)
     slowest_id, slowest = max(((k, max(v)) for k, v in per_cell.items()), key=lambda kv: kv[1])
@@ -33,8 +36,8 @@ def main() -> None:
     for proto in ("tcp", "udp"):
         cells = [max(v) for k, v in per_cell.items() if k.startswith(f"connect/{proto}/")]
         print(f"{proto}: {len(cells)} cells, slowest {max(cells) * 1000:.1f} ms")
-    print(f"connect family: {len(scenarios)} cells, median {median_family * 1000:.1f} ms per pass "
-          f"({len(scenarios) / median_family:.0f} cells/s) over {args.rounds} passes, "
+    print(f"connect family: {len(cells)} cells, median {median_family * 1000:.1f} ms per pass "
+          f"({len(cells) / median_family:.0f} cells/s) over {args.rounds} passes, "
           f"worst pass {max(family_times) * 1000:.1f} ms")
     print(f"slowest cell: {slowest_id} {slowest * 1000:.1f} ms")
 
