@@ -4,6 +4,7 @@ run the dualstack command as a user would."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,8 +41,10 @@ def dualstack():
 
 @pytest.fixture(scope="session")
 def run_file(tmp_path_factory) -> Path:
-    """A real run record of this machine, made once per test session."""
+    """A real run record of this machine: the committed default column (reports/runs/),
+    copied so that a test may change it. A fresh whole run is tests/test_cli.py's, marked
+    slow."""
+    (committed,) = sorted((ROOT / "reports" / "runs").glob("linux-*-default.json"))
     folder = tmp_path_factory.mktemp("runs")
-    out = run_dualstack("run", "--out", str(folder / "run.json"), "-n", "2")
-    assert out.returncode == 0, out.stdout[-2000:]
+    shutil.copy(committed, folder / "run.json")
     return folder / "run.json"

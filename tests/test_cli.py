@@ -12,13 +12,11 @@ from conformance.families import all_scenarios
 from matrix import record
 from tests.conftest import run_dualstack
 
-pytestmark = pytest.mark.slow
-
-
 def verdicts(path):
     return Counter(r["verdict"] for r in record.load(path)["results"])
 
 
+@pytest.mark.slow
 def test_run_writes_a_valid_record_and_a_summary(tmp_path):
     out = run_dualstack("run", "--out", str(tmp_path))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr
@@ -32,6 +30,7 @@ def test_run_writes_a_valid_record_and_a_summary(tmp_path):
     assert f"dualstack: record {path}" in out.stdout
 
 
+@pytest.mark.slow
 def test_parallel_run_observes_what_a_serial_run_does(tmp_path):
     serial, parallel = tmp_path / "serial.json", tmp_path / "parallel.json"
     assert run_dualstack("run", "--out", str(serial)).returncode == 0
@@ -102,6 +101,7 @@ def test_pytest_usage_errors_write_nothing(tmp_path):
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"),
                     reason="the AF_INET6-less machine is made with a Linux seccomp filter")
+@pytest.mark.slow
 def test_machine_without_af_inet6_records_unsupported_cells(tmp_path):
     out = run_dualstack("run", "--out", str(tmp_path / "run.json"),
                         prefix=(sys.executable, "-m", "conformance.seccomp", "--"))

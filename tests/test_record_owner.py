@@ -33,6 +33,7 @@ def copy_expectations(into: Path, edit=None) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @walkable
 def test_an_inverted_rule_turns_the_model_cell_into_a_deviation_and_the_run_into_exit_1(tmp_path):
     expectations = copy_expectations(tmp_path, lambda text: text.replace(

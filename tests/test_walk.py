@@ -23,6 +23,7 @@ SETTINGS = settings(max_examples=1000, stateful_step_count=30, deadline=None, da
 
 # reuseaddr_shares_until_listen is left out: it takes two TCP sockets with SO_REUSEADDR on
 # overlapping addresses, which some Hypothesis versions do not reach in a bounded run
+@pytest.mark.slow
 @pytest.mark.parametrize("rule_name", ["dualstack_takes_ipv4", "reuseport_shares"])
 def test_an_inverted_rule_is_caught_and_shrunk(rule_name):
     with pytest.raises(AssertionError) as caught:
