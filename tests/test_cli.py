@@ -12,6 +12,7 @@ from conformance.families import all_scenarios
 from matrix import record
 from tests.conftest import run_dualstack
 
+
 def verdicts(path):
     return Counter(r["verdict"] for r in record.load(path)["results"])
 
