@@ -14,14 +14,18 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
+from conformance.scratch import SHARED_TMP
 from conformance.vocabulary import ExitStatus
 
 SUITE = Path(__file__).parent / "suite"
 VARIANT_CHECK_TIMEOUT = 30.0
 INTERRUPT_GRACE = 15.0  # a subject's own kill grace is 5 s
 PYTEST_INTERRUPTED, PYTEST_USAGE, PYTEST_NO_TESTS = 2, 4, 5
+RUN_MARKER = "DUALSTACK_RUN"  # in the environment of every process a run starts
 
 
 def pytest_command(args, staged: Path, variant: str, final: Path) -> list[str]:
@@ -56,21 +60,28 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def run_child(command: list[str]) -> int:
+def run_child(command: list[str], scratch: Path) -> int:
     """Run one pytest session in a process group of its own. Ctrl-C or SIGTERM here is
     passed on as SIGINT so that it ends its cells (and their servers) itself; it gets a
-    bounded grace, then its whole group is killed. Raises KeyboardInterrupt after that."""
+    bounded grace, then its whole group is killed. Raises KeyboardInterrupt after that.
+    Whatever it left behind is swept afterwards: every process that carries this run's
+    marker in its environment, and every temporary folder (its TMPDIR is ``scratch``)."""
     popen_extra: dict = {"start_new_session": True} if os.name == "posix" else \
         {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
     # from the suite's folder: a `conformance` folder in the caller's cwd (a checkout) must
     # not shadow the installed package that `python -m pytest` runs
-    child = subprocess.Popen(command, cwd=SUITE, env=child_environment(), **popen_extra)
+    marker = f"{RUN_MARKER}={uuid.uuid4()}"
+    env = {**child_environment(), RUN_MARKER: marker.split("=", 1)[1], "TMPDIR": str(scratch),
+           SHARED_TMP: os.environ.get(SHARED_TMP) or tempfile.gettempdir()}
+    child = subprocess.Popen(command, cwd=SUITE, env=env, **popen_extra)
     try:
         with terminate_as_interrupt():
             return child.wait()
     except KeyboardInterrupt:
         end_child(child)
         raise
+    finally:
+        sweep(marker)
 
 
 @contextlib.contextmanager
@@ -105,6 +116,25 @@ def end_child(child: subprocess.Popen) -> None:
         child.wait(timeout=INTERRUPT_GRACE)
 
 
+def leftovers(marker: str) -> list[int]:
+    """The processes still alive that carry ``marker`` (NAME=VALUE) in their environment.
+    Linux only (/proc); elsewhere the session's own clean-up is all there is."""
+    needle = marker.encode() + b"\0"
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if needle in (entry / "environ").read_bytes() and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+    return found
+
+
+def sweep(marker: str) -> None:
+    """Kill what a run left running: a worker killed mid-cell cannot end its servers."""
+    for pid in leftovers(marker):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def run_one(args, variant: str, staged: Path, final: Path) -> tuple[int, str | None]:
     """(pytest exit code, skip reason) for one variant; its record goes to ``staged``
     until every variant has run, then to ``final``."""
@@ -116,7 +146,9 @@ def run_one(args, variant: str, staged: Path, final: Path) -> tuple[int, str | N
         if reason is not None:
             return 0, reason
         command = [sys.executable, "-m", "conformance.variants", variant, "--", *command]
-    return run_child(command), None
+    scratch = staged.parent / f"tmp-{staged.stem}"
+    scratch.mkdir()
+    return run_child(command, scratch), None
 
 
 def exit_status(codes: list[int]) -> ExitStatus:

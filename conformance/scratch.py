@@ -27,7 +27,13 @@ def user() -> str:
     return str(uid)
 
 
+# dualstack run gives each session a TMPDIR of its own, removed after it, so that
+# nothing an interrupted run leaves is left for long; what outlives runs goes here.
+SHARED_TMP = "DUALSTACK_SHARED_TMP"
+
+
 def scratch_folder(purpose: str) -> Path:
-    folder = Path(tempfile.gettempdir()) / f"dualstack-conformance-{purpose}-{user()}"
+    shared = os.environ.get(SHARED_TMP) or tempfile.gettempdir()
+    folder = Path(shared) / f"dualstack-conformance-{purpose}-{user()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder
