@@ -70,6 +70,11 @@ def test_a_deviation_fails_with_expected_observed_source_and_reproducer(tmp_path
     (["run", "--out", "/nonexistent-folder/"], "/nonexistent-folder/: folder does not exist"),
     (["run", "--workers", "many"], "--workers takes a number or 'auto'"),
     (["run", "--expectations", "/nonexistent-folder"], "not a folder"),
+    (["run", "--expectations", "conformance/data"], "has no "),  # a folder without this platform's file
+    (["run", "--out", "somewhere"], "neither an existing folder nor a .json file name"),
+    (["run", "--report", "/proc/newdir"], "--report /proc/newdir: not writable"),
+    (["report", "--out", "/proc/x"], "--out /proc/x: not writable"),
+    (["-q"], "unrecognized arguments: -q (see dualstack --help)"),
     ([], "a command is required"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
@@ -116,3 +121,15 @@ def test_machine_without_af_inet6_records_unsupported_cells(tmp_path):
     assert by_id["connect/udp/bind=127.0.0.1/client=ipv4"]["verdict"] == "conforms"
     assert by_id["options/tcp/check=has-dualstack-ipv6"]["observed"]["value"] is False
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_an_empty_folder_of_records_is_named(tmp_path):
+    out = run_dualstack("report", str(tmp_path), "--out", str(tmp_path / "report"))
+    assert out.returncode == 2
+    assert f"no run records in {tmp_path}" in out.stderr
+    assert not (tmp_path / "report").exists()
+
+
+def test_version_has_a_short_flag():
+    out = run_dualstack("-V")
+    assert out.returncode == 0 and out.stdout.startswith("dualstack-conformance ")
