@@ -57,7 +57,7 @@ def test_a_deviation_fails_with_expected_observed_source_and_reproducer(tmp_path
     assert out.returncode == 1
     assert "deviates from what Linux documents" in out.stdout
     assert "outcome: expected 'refused', observed 'ok'" in out.stdout
-    assert "source: https://man7.org/linux/man-pages/man2/IPV6_V6ONLY.2const.html" in out.stdout
+    assert "source: https://git.kernel.org/pub/scm/docs/man-pages/man-pages.git/tree/man/man2const/IPV6_V6ONLY.2const?id=ec11ac0ef4f7a2080d59c928f8d2c357ebae0a63" in out.stdout
     assert "srv.bind(('::', 0))" in out.stdout  # the reproducer
     assert verdicts(tmp_path / "run.json") == {"deviates": 1}
 

@@ -47,8 +47,9 @@ REPRODUCER_HEAD = ("import errno, socket", "P = 24999  # a port no other socket 
 # The errno each refused call answers, as the platform documents it (facts of
 # conformance/data/expectations/<os>.toml); these are Linux's, the only stack the
 # machine models today.
-ERRNO_FACTS = {"v6only_on_af_inet": "ENOPROTOOPT", "set_v6only_after_bind": "EINVAL",
-               "bind_mapped_on_v6only": "EINVAL", "bind_conflict": "EADDRINUSE", "listen_conflict": "EADDRINUSE"}
+ERRNO_FACTS = {"v6only_on_af_inet": "ENOPROTOOPT", "set_v6only_after_bind": "EINVAL", "rebind_errno": "EINVAL",
+               "bind_mapped_on_v6only": "EINVAL", "bind_conflict_errno": "EADDRINUSE",
+               "listen_conflict_errno": "EADDRINUSE"}
 
 
 def answer(call) -> str:
@@ -150,11 +151,11 @@ class SocketCalls(RuleBasedStateMachine):
         observed = answer(lambda: m.sock.bind((address, self.port)))
         new = m.binding(address=address)
         if m.address is not None:
-            expected = "EINVAL"  # POSIX: the socket is already bound
+            expected = self.errnos["rebind_errno"]
         elif address.startswith(coexistence.MAPPED_PREFIX) and m.v6only:
             expected = self.errnos["bind_mapped_on_v6only"]
         elif self.bind_conflict(handle, new):
-            expected = self.errnos["bind_conflict"]
+            expected = self.errnos["bind_conflict_errno"]
         else:
             expected = "ok"
             m.address = address
@@ -198,7 +199,7 @@ class SocketCalls(RuleBasedStateMachine):
                 self.owned(new)
             m.listening = True
         else:
-            expected = self.errnos["listen_conflict"]
+            expected = self.errnos["listen_conflict_errno"]
         self.check(f"s{handle}.listen(8)", observed, expected)
 
     # only while something listens: a connect to nobody says nothing about the rules
