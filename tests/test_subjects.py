@@ -178,6 +178,10 @@ def test_ctrl_c_leaves_no_server_behind(tmp_path):
 
 # --- code paths of other platforms, run here on simulated facts ----------------------------
 
+POSIX_ONLY = pytest.mark.skipif(os.name == "nt", reason="a shell script as the fake go / POSIX signals and killpg")
+
+
+@POSIX_ONLY
 def test_a_failed_go_build_is_a_harness_error_not_a_skip(monkeypatch, tmp_path):
     """A machine with Go whose build fails has not 'no Go': BuildFailed, which the caller
     records as an error, never as Unavailable (a skip)."""
@@ -253,6 +257,7 @@ def test_windows_kill_runs_taskkill_even_when_the_launcher_has_exited(monkeypatc
     assert ran == [["taskkill", "/F", "/T", "/PID", str(process.pid)]]
 
 
+@POSIX_ONLY
 def test_macos_eperm_for_a_group_of_zombies_means_the_group_is_gone(monkeypatch):
     """Darwin answers killpg with EPERM once only zombies are left in the group."""
     process = exited_process()
@@ -267,6 +272,7 @@ def test_macos_eperm_for_a_group_of_zombies_means_the_group_is_gone(monkeypatch)
     assert sent == [signal.SIGTERM, 0]  # TERM, then the group is seen gone: no KILL needed
 
 
+@POSIX_ONLY
 def test_eperm_for_a_live_subject_is_still_an_error(monkeypatch):
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
