@@ -29,6 +29,23 @@ def column_key(platform: dict) -> str:
     return f"{platform['os']}-{_slug(platform['release'])}-py{python}-{platform['variant']}"
 
 
+def image(platform: dict) -> str:
+    """The runner image a run ran on, as a name that survives the image's updates: GitHub's
+    ImageOS (ubuntu24, macos15, win22), else the distribution (a rehearsal, a VM, a container)."""
+    return str(platform.get("ci", {}).get("ImageOS") or platform.get("distribution") or "unknown")
+
+
+def stable_key(platform: dict) -> str:
+    """A column as the weekly diff follows it from run to run: OS, runner image, machine,
+    Python major.minor, variant and Python implementation. The kernel (Darwin, Windows)
+    release and build are left out: an image update changes them and must show as a
+    change of cells, not as every cell gone and every cell new."""
+    python = ".".join(platform["python"].split(".")[:2])
+    parts = [platform["os"], image(platform), platform.get("machine", ""), f"py{python}", platform["variant"],
+             platform.get("implementation", "")]
+    return "/".join(_slug(str(part)) for part in parts)
+
+
 def column_keys(platforms: list[dict]) -> list[str]:
     """One key per run: its column_key, followed by the tiebreakers in which the runs
     sharing that key differ."""

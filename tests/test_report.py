@@ -9,6 +9,7 @@ import pytest
 
 from matrix import merge, record, render
 from matrix.beliefs import check_beliefs, recipes
+from matrix.diff import as_markdown as diff_markdown
 from matrix.diff import diff
 from tests.conftest import run_dualstack
 
@@ -187,3 +188,51 @@ def test_report_appends_to_the_step_summary(run_file, tmp_path):
     out = run_dualstack("report", str(run_file), "--out", str(tmp_path / "rep"),
                         "--step-summary", str(tmp_path / "missing" / "summary.md"))
     assert out.returncode == 2 and "--step-summary" in out.stderr and "Traceback" not in out.stderr
+
+
+def on_build(run_file: Path, folder: Path, release: str, mutate=None) -> Path:
+    """The run record as the same runner image would write it after an update that
+    brought another kernel build: only the release (and version) differ."""
+    data = json.loads(run_file.read_text())
+    data["platform"].update(release=release, version=f"#1 SMP {release}")
+    if mutate:
+        mutate(data)
+    (folder / release).mkdir()
+    path = folder / release / "run.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_an_image_update_with_a_new_kernel_build_is_diffed_cell_by_cell(run_file, tmp_path):
+    """The weekly diff's case: same image, Python, variant; the kernel went from build
+    v657 to v669. Nothing is gone or new; the release change is reported as data."""
+    for release in ("6.18.44-fc-v657", "6.18.44-fc-v669"):
+        matrix = merge.merge(merge.load_runs([on_build(run_file, tmp_path, release)]))
+        (tmp_path / f"{release}.json").write_text(json.dumps(matrix))
+    out = run_dualstack("diff", str(tmp_path / "6.18.44-fc-v657.json"), str(tmp_path / "6.18.44-fc-v669.json"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("0 changed, 0 new, 0 gone\n")
+    assert "6.18.44-fc-v657 -> 6.18.44-fc-v669" in out.stdout
+
+
+def test_a_verdict_that_changes_with_the_image_update_is_a_change_not_a_new_cell(run_file, tmp_path):
+    def deviate(data):
+        data["results"][0].update(verdict="deviates", reproducer=data["results"][0].get("reproducer") or "x")
+        data["results"][0]["expected"] = dict(data["results"][0]["expected"] or {}, source="https://example.invalid")
+    old = merge.merge(merge.load_runs([on_build(run_file, tmp_path, "24.5.0")]))
+    new = merge.merge(merge.load_runs([on_build(run_file, tmp_path, "24.6.0", deviate)]))
+    result = diff(old, new)
+    assert not result["new"] and not result["gone"]
+    assert [c["verdict_changed"] for c in result["changed"]] == [True]
+    md = diff_markdown(result)
+    assert "> [!WARNING]" in md and "1 cell(s) changed their verdict" in md
+
+
+def test_the_markdown_diff_stays_short_when_a_whole_column_goes(run_file, tmp_path):
+    old = merge.merge(merge.load_runs([run_file]))
+    new = merge.merge(merge.load_runs([variant_of(run_file, tmp_path, "renamed")]))
+    result = diff(old, new)
+    assert len(result["gone"]) == len(old["rows"]) > 10
+    md = diff_markdown(result, limit=10)
+    assert md.count("| gone |") == 10 and f"| … | {len(result['gone']) - 10} more |" in md
+    assert f"0 changed, {len(result['new'])} new, {len(result['gone'])} gone" in md

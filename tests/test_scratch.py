@@ -43,7 +43,7 @@ def test_another_user_runs_after_root():
     out = as_nobody(AS_NOBODY)
     assert out.returncode == 0, out.stderr
     port, folder = out.stdout.split()
-    assert int(port) in range(ports.FIRST, ports.LAST)
+    assert int(port) in ports.pool()
     assert folder != str(scratch_folder("go")) and os.stat(folder).st_uid == NOBODY
     shutil.rmtree(folder)
 

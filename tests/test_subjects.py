@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance import subjects
 from conformance.families import expect
 from conformance.families.subjects import scenarios as subjects_scenarios
 from conformance.platform_model import load_platform
@@ -175,3 +176,127 @@ def test_ctrl_c_leaves_no_server_behind(tmp_path):
             run.wait()
     assert run.returncode != 0
     assert not marked(mark)  # nothing the run started is left
+
+
+# --- code paths of other platforms, run here on simulated facts ----------------------------
+
+POSIX_ONLY = pytest.mark.skipif(os.name == "nt", reason="a shell script as the fake go / POSIX signals and killpg")
+
+
+@POSIX_ONLY
+def test_a_failed_go_build_is_a_harness_error_not_a_skip(monkeypatch, tmp_path):
+    """A machine with Go whose build fails has not 'no Go': BuildFailed, which the caller
+    records as an error, never as Unavailable (a skip)."""
+    fake_go = tmp_path / "go"
+    fake_go.write_text("#!/bin/sh\necho 'listen.go:1: syntax error' >&2\nexit 1\n")
+    fake_go.chmod(0o755)
+    monkeypatch.setattr(subjects.shutil, "which", lambda tool: str(fake_go) if tool == "go" else None)
+    monkeypatch.setattr(subjects, "scratch_folder", lambda name: tmp_path)
+    with pytest.raises(subjects.BuildFailed, match="syntax error") as failed:
+        subjects.go_binary()
+    assert not isinstance(failed.value, subjects.Unavailable)
+
+
+class Waiting:
+    """A subject that is running: readiness is up to the connects."""
+
+    def poll(self):
+        return None
+
+    def wait(self, timeout):
+        raise subprocess.TimeoutExpired("subject", timeout)
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not LINUX or not ipv6_loopback(), reason="stalls 127.0.0.1 with a full accept queue (Linux) "
+                                                               "and needs ::1")
+def test_readiness_does_not_wait_on_one_address_before_trying_the_other():
+    """On Windows a refused loopback connect takes ~2 s; here 127.0.0.1 stalls the same way
+    (its accept queue is full, so SYNs go unanswered) while the server answers on ::1. The
+    readiness check must see ::1 within its deadline, not after giving 127.0.0.1 its own."""
+    with free() as port, socket.socket() as stalled, socket.socket(socket.AF_INET6) as server:
+        stalled.bind(("127.0.0.1", port))
+        stalled.listen(0)
+        queued = [socket.socket() for _ in range(3)]
+        try:
+            for client in queued:
+                client.setblocking(False)
+                client.connect_ex(("127.0.0.1", port))
+            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            server.bind(("::1", port))
+            server.listen()
+            started = time.monotonic()
+            state = subjects.wait_ready(Waiting(), port, deadline=2.0)
+            took = time.monotonic() - started
+        finally:
+            for client in queued:
+                client.close()
+    assert state == "ok"
+    assert took < 2.0 + 1.0  # the deadline holds (before: 5 s on 127.0.0.1 first)
+
+
+def exited_process() -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process
+
+
+def test_windows_kill_runs_taskkill_even_when_the_launcher_has_exited(monkeypatch):
+    """uvicorn's workers outlive a launcher that exited: the tree is killed from its PID."""
+    process = exited_process()
+    ran = []
+    monkeypatch.setattr(subjects, "WINDOWS", True)
+    monkeypatch.setattr(subjects.subprocess, "run", lambda command, **kw: ran.append(command))
+    subjects.kill(process)
+    assert ran == [["taskkill", "/F", "/T", "/PID", str(process.pid)]]
+
+
+@POSIX_ONLY
+def test_macos_eperm_for_a_group_of_zombies_means_the_group_is_gone(monkeypatch):
+    """Darwin answers killpg with EPERM once only zombies are left in the group."""
+    process = exited_process()
+    sent = []
+
+    def killpg(pgid, sig):
+        sent.append(sig)
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(subjects.os, "killpg", killpg)
+    monkeypatch.setattr(subjects, "_live_members", lambda pgid: None)  # no /proc, as on macOS
+    subjects.kill(process)
+    assert sent == [signal.SIGTERM, 0]  # TERM, then the group is seen gone: no KILL needed
+
+
+@POSIX_ONLY
+def test_eperm_for_a_live_subject_is_still_an_error(monkeypatch):
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        monkeypatch.setattr(subjects.os, "killpg", lambda pgid, sig: (_ for _ in ()).throw(PermissionError(1, "no")))
+        with pytest.raises(PermissionError):
+            subjects.kill(process)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_logs_still_held_after_the_kill_do_not_lose_the_observation(monkeypatch, tmp_path):
+    """Windows: the dying tree still holds stdout/stderr when the folder is removed
+    (WinError 32, a PermissionError); the run is returned and the folder left behind."""
+    real_unlink = os.unlink
+
+    def held(path, *args, **kwargs):
+        if os.path.basename(path) in ("stdout", "stderr"):
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        return real_unlink(path, *args, **kwargs)
+    monkeypatch.setattr(subjects.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(os, "unlink", held)
+    with free() as port:
+        run = run_subject([sys.executable, "-c", "import sys; sys.exit('gone')"], port, http=False)
+    assert run.outcome == "start-error"

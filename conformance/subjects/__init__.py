@@ -4,7 +4,7 @@ IPv4, an IPv4-mapped and an IPv6 client, then always killed.
 A subject runs in its own process group (its own session on POSIX) so that it and any
 workers it forks are killed together, on every path: a failed probe, a server that never
 becomes ready, an interrupted run. Readiness is a bounded poll: connect attempts on
-loopback, which answer at once, until one succeeds, the server exits, or the deadline.
+loopback, until one succeeds, the server exits, or the deadline.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ KILL_GRACE = 5.0
 SETTLE_DEADLINE = 5.0
 DYING = {"error:ECONNRESET", "error:EPIPE", "no-http-answer"}  # answers of a server on its way out
 BUILD_TIMEOUT = 300.0
-POLL = 0.05  # how often readiness is re-checked; each check is a connect that answers at once
-LISTING_EVERY = 0.5  # how often the (slower) listing tool is asked instead
+POLL = 0.05  # how often readiness is re-checked
+LISTING_EVERY = 0.5  # how often the (slower) listing tool is asked instead; also the longest connect round
+WINDOWS = os.name == "nt"
 CLIENTS = {"ipv4": (socket.AF_INET, "127.0.0.1"), "mapped": (socket.AF_INET6, "::ffff:127.0.0.1"),
            "ipv6": (socket.AF_INET6, "::1")}
 HTTP_REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
@@ -43,6 +44,11 @@ HTTP_REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
 
 class Unavailable(Exception):
     """The subject's toolchain or package is not here; str() is the reason."""
+
+
+class BuildFailed(Exception):
+    """The toolchain is here and building the subject failed: a harness error, never a
+    skip (a broken listen.go must not look like a machine without Go)."""
 
 
 @dataclass
@@ -75,7 +81,7 @@ def go_binary() -> Path:
             built = subprocess.run([go, "build", "-o", str(partial), str(source)], capture_output=True, text=True,
                                    timeout=BUILD_TIMEOUT, env=env, cwd=folder)
             if built.returncode != 0:
-                raise Unavailable(f"go build failed: {built.stderr.strip()[-300:]}")
+                raise BuildFailed(f"go build failed: {built.stderr.strip()[-300:]}")
             try:
                 os.replace(partial, binary)
             except OSError:  # Windows: the other worker's binary is in place and running
@@ -117,7 +123,7 @@ def _missing(tool: str):
 # --- one run of a subject -------------------------------------------------------------
 
 def start(command: list[str], logs: Path) -> subprocess.Popen:
-    kwargs = {"start_new_session": True} if os.name == "posix" else {
+    kwargs = {"start_new_session": True} if not WINDOWS else {
         "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
@@ -128,18 +134,33 @@ def start(command: list[str], logs: Path) -> subprocess.Popen:
 def kill(process: subprocess.Popen) -> None:
     """The subject and everything it started: TERM, then KILL after a grace period;
     returns once every process of its group is gone (or a zombie waiting for init)."""
-    if os.name == "posix":
+    if not WINDOWS:
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
+            _signal_group(process, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=KILL_GRACE)
             if _group_dies(process.pid, KILL_GRACE):
                 break
-    elif process.poll() is None:
+    else:
+        # even when the launcher has exited: uvicorn's or gunicorn's workers may outlive it,
+        # and /T walks the tree from the PID (taskkill answers "not found" when all are gone)
         subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, timeout=30)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=KILL_GRACE)
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    """killpg, where a group that is gone or holds only zombies is no error. macOS and the
+    BSDs answer EPERM, not ESRCH, for a group whose only members are zombies (XNU's
+    killpg1 skips SZOMB processes; airspeed-velocity/asv#304): once the leader has exited
+    that is the group dying, not a permission problem."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        if process.poll() is None:  # our own child is alive and we may not signal it: a real error
+            raise
 
 
 def _group_dies(pgid: int, deadline: float) -> bool:
@@ -170,10 +191,8 @@ def _group_dies(pgid: int, deadline: float) -> bool:
 def _gone(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):  # EPERM: only zombies left (see _signal_group)
         return True
-    except PermissionError:
-        return False
     return False
 
 
@@ -194,14 +213,36 @@ def _live_members(pgid: int) -> list[int] | None:
     return members
 
 
-def _connects(port: int) -> bool:
-    for host in ("127.0.0.1", "::1"):
-        try:
-            with socket.create_connection((host, port), timeout=PROBE_DEADLINE):
-                return True
-        except OSError:
-            continue
-    return False
+READY_CLIENTS = ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1"))
+
+
+def _connects(port: int, wait: float) -> bool:
+    """Does a loopback client connect within ``wait``? Both clients try at once: on Windows
+    a refused loopback connect takes about 2 s (SYN retries), so one address tried after
+    the other would spend most of the readiness deadline on the wrong family."""
+    opened: list[socket.socket] = []
+    try:
+        for family, host in READY_CLIENTS:
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+            except OSError:  # no such family here
+                continue
+            opened.append(sock)
+            sock.setblocking(False)
+            sock.connect_ex((host, port))
+        pending = list(opened)
+        end = time.monotonic() + wait
+        while pending and (remaining := end - time.monotonic()) > 0:
+            # Windows reports a failed connect in the exception set, POSIX as writable
+            _, writable, failed = select.select([], pending, pending, remaining)
+            for sock in set(writable) | set(failed):
+                if sock in writable and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    return True
+                pending.remove(sock)
+        return False
+    finally:
+        for sock in opened:
+            sock.close()
 
 
 def wait_ready(process: subprocess.Popen, port: int, deadline: float) -> str:
@@ -212,7 +253,7 @@ def wait_ready(process: subprocess.Popen, port: int, deadline: float) -> str:
     while time.monotonic() < end:
         if process.poll() is not None:
             return "start-error"
-        if _connects(port):
+        if _connects(port, min(LISTING_EVERY, max(end - time.monotonic(), 0.0))):
             return "ok"
         if time.monotonic() >= next_listing:
             if listeners(port):
@@ -243,27 +284,47 @@ def probe(port: int, client: str, http: bool) -> str:
         return "unreachable" if name in ("ENETUNREACH", "EHOSTUNREACH") else f"error:{name}"
 
 
+def listing_command(platform: str) -> list[list[str]] | None:
+    """The platform's own listing tool for TCP listeners (None: none we read)."""
+    if platform.startswith("linux"):
+        return [["ss", "-tlneH"]] if shutil.which("ss") else None
+    if platform == "darwin" or platform.startswith(("freebsd", "openbsd")):
+        return [["netstat", "-an", "-p", "tcp"]]
+    if platform == "win32":
+        return [["netstat", "-ano", "-p", "TCPv6"], ["netstat", "-ano", "-p", "TCP"]]
+    return None
+
+
+def listening(text: str, port: int, platform: str) -> list[str]:
+    """The listeners on ``port`` in the tool's output, each cut to what identifies it and
+    stays the same from run to run: protocol, local address, state (BSD/macOS/Windows) or
+    local address and v6only (ss). Queue counters and Windows' owning PID are dropped."""
+    if platform.startswith("linux"):
+        summaries = [_ss_summary(line) for line in text.splitlines() if line.strip()]
+        return [s for s in summaries if re.search(rf"[.:]{port}\b", s.split()[0])]
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if platform == "win32":  # Proto  Local  Foreign  State  PID
+            if len(fields) >= 4 and fields[3] == "LISTENING" and fields[1].endswith(f":{port}"):
+                found.append(" ".join([fields[0], fields[1], fields[3]]))
+        # Proto Recv-Q Send-Q Local Foreign (state): tcp4/tcp6/tcp46 on macOS and FreeBSD, tcp/tcp6 on OpenBSD
+        elif len(fields) >= 6 and fields[-1] == "LISTEN" and re.search(rf"[.:]{port}$", fields[3]):
+            found.append(" ".join([fields[0], fields[3], fields[-1]]))
+    return found
+
+
 def listeners(port: int) -> list[str] | None:
     """What the platform's own listing tool shows for the port (None: no tool here)."""
-    if sys.platform.startswith("linux") and shutil.which("ss"):
-        command, pattern = ["ss", "-tlneH", f"sport = :{port}"], None
-    elif sys.platform == "darwin" or sys.platform.startswith("freebsd"):
-        command, pattern = ["netstat", "-an", "-p", "tcp"], re.compile(rf"[.:]{port}\s.*LISTEN")
-    elif os.name == "nt":
-        command, pattern = ["netstat", "-ano", "-p", "TCPv6"], re.compile(rf":{port}\s.*LISTENING")
-    else:
+    commands = listing_command(sys.platform)
+    if commands is None:
         return None
     try:
-        text = subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
-        if os.name == "nt":
-            text += subprocess.run(["netstat", "-ano", "-p", "TCP"], capture_output=True, text=True,
-                                   timeout=10).stdout
+        text = "".join(subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
+                       for command in commands)
     except (OSError, subprocess.SubprocessError):
         return None
-    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
-    if pattern is not None:
-        return [line for line in lines if pattern.search(line)]
-    return [_ss_summary(line) for line in lines]
+    return listening(text, port, sys.platform)
 
 
 def _ss_summary(line: str) -> str:
@@ -276,7 +337,9 @@ def _ss_summary(line: str) -> str:
 
 def run_subject(command: list[str], port: int, http: bool, ready_deadline: float = READY_DEADLINE) -> Run:
     """Start, wait, probe the three clients, list, and always kill."""
-    with tempfile.TemporaryDirectory(prefix="dualstack-subject-") as logs:
+    # Windows: the logs stay open in the dying tree for a moment after taskkill (WinError 32);
+    # a folder left behind in the temp dir is no reason to lose the observation
+    with tempfile.TemporaryDirectory(prefix="dualstack-subject-", ignore_cleanup_errors=True) as logs:
         process = start(command, Path(logs))
         try:
             state = wait_ready(process, port, ready_deadline)
