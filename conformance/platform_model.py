@@ -70,6 +70,7 @@ class Expectation:
     errno: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     reasons: list[Reason] = field(default_factory=list)
+    confidence: str = "high"  # "low": the sources decide it only indirectly; recorded, not asserted
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -81,6 +82,8 @@ class Expectation:
         out["because"] = " ".join(r.because for r in self.reasons)
         out["source"] = self.reasons[0].source if self.reasons else None
         out["sources"] = list(dict.fromkeys(r.source for r in self.reasons))
+        if self.confidence != "high":
+            out["confidence"] = self.confidence
         return out
 
 
@@ -160,6 +163,12 @@ class Reasoning:
             if reason not in self.expectation.reasons:
                 self.expectation.reasons.append(reason)
         return fact
+
+    def reason(self, because: str, source: str) -> None:
+        """A reason that is neither a general rule nor a platform fact (a data file's rule)."""
+        reason = Reason(because, source)
+        if reason not in self.expectation.reasons:
+            self.expectation.reasons.append(reason)
 
     def expect(self, name: str, value: Any) -> None:
         self.expectation.fields[name] = value

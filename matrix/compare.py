@@ -1,7 +1,8 @@
-"""Compare two run records cell by cell, ignoring what changes from run to run (timings,
-run ids, notes): ``python -m matrix.compare OLD.json NEW.json``. Exit 0 when every cell
-they share has the same observation, expectation and verdict, 1 otherwise; cells only
-one of them has are listed. Used to show that moving code changed no behaviour."""
+"""Compare two run records cell by cell: what was observed and the verdict, ignoring what
+changes from run to run (timings, notes): ``python -m matrix.compare OLD.json NEW.json``.
+Exit 0 when every cell they share was observed and judged alike, 1 otherwise; cells only
+one of them has are listed. Used to show that moving code changed no behaviour (the
+expectations' wording and sources may change; ``dualstack diff`` compares matrices)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Any
 
 from matrix import record
 
-VOLATILE = {"duration_ms", "reason"}
+COMPARED = ("params", "observed", "verdict")
 VOLATILE_OBSERVED = {"notes"}
 
 
 def comparable(entry: dict[str, Any]) -> dict[str, Any]:
-    kept = {k: v for k, v in entry.items() if k not in VOLATILE}
+    kept = {k: entry.get(k) for k in COMPARED}
     kept["observed"] = {k: v for k, v in entry["observed"].items() if k not in VOLATILE_OBSERVED}
     return kept
 

@@ -13,8 +13,12 @@ import select
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from conformance import coexistence, ports
+from conformance.datafiles import load_toml
 from conformance.errnames import describe
 from conformance.machine import Machine
 from conformance.observation import Observation
@@ -60,31 +64,114 @@ def expect(s: Scenario, r: Reasoning) -> None:
     require(r, ipv6_socket=True, ipv4=True)
     if reuse != "none" and reuse not in r.fact("socket_options").value:
         r.rule("option-missing")
-        r.fail("unsupported", kind=UNSUPPORTED)
+        r.fail(Outcome.UNSUPPORTED, kind=UNSUPPORTED)
     v6only = ipv6_bind(r, ipv6, s["v6only"], proto)
-    flags = {"reuseaddr": reuse == "SO_REUSEADDR", "reuseport": reuse == "SO_REUSEPORT"}
-    v4 = coexistence.Binding(4, s["ipv4"], **flags)
-    v6 = coexistence.Binding(6, ipv6, v6only=v6only, **flags)
+    pair(r, Pair(proto, s["ipv4"], ipv6, v6only, reuse, s["order"]))
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two sockets on one port: an AF_INET one on ``ipv4`` and an AF_INET6 one on ``ipv6``
+    with its effective IPV6_V6ONLY, the same reuse option on both, bound in ``order``."""
+
+    proto: str
+    ipv4: str
+    ipv6: str
+    v6only: int
+    reuse: str
+    order: str
+
+    def as_cell(self) -> dict[str, Any]:
+        return {"proto": self.proto, "ipv4": self.ipv4, "ipv6": self.ipv6, "v6only": self.v6only,
+                "reuse": self.reuse, "order": self.order}
+
+
+def pair(r: Reasoning, p: Pair) -> None:
+    """What the platform documents for two sockets on one port: a failure at the second
+    bind or listen (Stop), or both serving and who gets each client; Unknown where
+    nothing decides. Linux's stack is modelled in code, the others are rules of
+    conformance/data/coexistence.toml."""
+    stack = r.fact("coexistence_rules").value
+    if stack == "linux":
+        linux_pair(r, p)
+    else:
+        rule_pair(r, p, stack)
+
+
+def linux_pair(r: Reasoning, p: Pair) -> None:
+    flags = {"reuseaddr": p.reuse == "SO_REUSEADDR", "reuseport": p.reuse == "SO_REUSEPORT"}
+    v4 = coexistence.Binding(4, p.ipv4, **flags)
+    v6 = coexistence.Binding(6, p.ipv6, v6only=p.v6only, **flags)
     rules = coexistence.rules_of(r.platform) if r.platform is not None else None
-    if coexistence.overlap(v4, v6, rules or coexistence.LINUX):
+    if rules is None:
+        raise Unknown("coexistence_rules")
+    if coexistence.overlap(v4, v6, rules):
         r.rule("coexist-dualstack-overlaps")
-        if r.fact("coexistence_rules").value != "linux" or rules is None:
-            raise Unknown("coexistence_rules")
-        first, second = (v4, v6) if s["order"] == "ipv4-first" else (v6, v4)
-        if coexistence.bind_conflict(first, second, proto, rules):
+        first, second = (v4, v6) if p.order == "ipv4-first" else (v6, v4)
+        if coexistence.bind_conflict(first, second, p.proto, rules):
             r.fail(Outcome.BIND_ERROR, errno="EADDRINUSE")
-        if proto == "tcp" and coexistence.listen_conflict([first.listen()], second, rules):
+        if p.proto == "tcp" and coexistence.listen_conflict([first.listen()], second, rules):
             r.fail(Outcome.LISTEN_ERROR, errno="EADDRINUSE")
     else:
         r.rule("coexist-without-overlap")
     r.rule("coexist-receiver")
-    r.expectation.outcome = ("ok",)
+    r.expectation.outcome = (Outcome.OK,)
     bound = [v4.listen(), v6.listen()]
-    clients = ["ipv4", "ipv6"] if r.machine.has_ipv6 else ["ipv4"]
-    for client in clients:
+    for client in clients_here(r):
         reached = coexistence.receivers(bound, client)
         if len(reached) == 1 or not reached:
             r.expect(f"{client}_to", SOCKET_NAMES[reached[0]] if reached else "nobody")
+
+
+def clients_here(r: Reasoning) -> list[str]:
+    return ["ipv4", "ipv6"] if r.machine.has_ipv6 else ["ipv4"]
+
+
+@cache
+def stacks() -> dict[str, Any]:
+    return load_toml("coexistence.toml")
+
+
+def matches(when: dict[str, Any], cell: dict[str, Any]) -> bool:
+    return all(cell[key] in (wanted if isinstance(wanted, list) else [wanted]) for key, wanted in when.items())
+
+
+def stack_rule(stack: str, os: str, cell: dict[str, Any]) -> dict[str, Any] | None:
+    """The rule of ``stack`` that decides ``cell`` on ``os``; at most one does (a test
+    checks), and none means the cell is not documented."""
+    spec = stacks().get(stack, {})
+    for rule in spec.get("rule", []):
+        if os in rule.get("platforms", spec["platforms"]) and matches(rule["when"], cell):
+            return dict(rule)
+    return None
+
+
+def rule_confidence(rule: dict[str, Any], os: str) -> str:
+    confidence = rule.get("confidence", "high")
+    return str(confidence.get(os, "high") if isinstance(confidence, dict) else confidence)
+
+
+def rule_pair(r: Reasoning, p: Pair, stack: str) -> None:
+    os = r.platform.os if r.platform is not None else ""
+    rule = stack_rule(stack, os, p.as_cell())
+    if rule is None:
+        raise Unknown(f"no {stack} coexistence rule decides this cell")
+    for source in [rule["source"], *rule.get("also", [])]:
+        r.reason(rule["because"], source)
+    if rule_confidence(rule, os) == "low":
+        r.expectation.confidence = "low"
+    then = rule["then"]
+    for stage, outcome in (("bind", Outcome.BIND_ERROR), ("listen", Outcome.LISTEN_ERROR)):
+        answer = then.get(stage)
+        if stage == "listen" and p.proto == "tcp" and answer is None:  # the binds alone are documented
+            r.expectation.outcome = (Outcome.OK, Outcome.LISTEN_ERROR)
+            return
+        if answer is not None and answer != "ok":
+            r.fail(outcome, errno=answer if isinstance(answer, str) else None)
+    r.expectation.outcome = (Outcome.OK,)
+    for client in clients_here(r):
+        if f"{client}_to" in then:
+            r.expect(f"{client}_to", then[f"{client}_to"])
 
 
 # --- the probe --------------------------------------------------------------------------
