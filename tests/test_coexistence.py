@@ -77,8 +77,10 @@ def test_v6only_sockets_coexist_everywhere():
 
 def test_windows_default_is_v6only_so_wildcards_coexist():
     assert expected(coexist(), "windows").outcome == ("ok",)
-    # a dual-stack overlap is undocumented there: recorded, not asserted
-    assert expected(coexist(v6only="0"), "windows").kind == "informational"
+    # a dual-mode :: holds the IPv4 wildcard too: Microsoft's SO_REUSEADDR page says INUSE
+    e = expected(coexist(v6only="0"), "windows")
+    assert (e.outcome, e.errno) == (("bind-error",), "EADDRINUSE")
+    assert "using-so-reuseaddr-and-so-exclusiveaddruse" in e.reasons[-1].source
 
 
 def test_options_a_platform_lacks_are_unsupported():

@@ -90,3 +90,15 @@ def test_macos_serves_hypercorns_two_binds_where_linux_refuses_them():
     linux, darwin = load_platform("linux"), load_platform("darwin")
     assert expect(hypercorn, linux, healthy_machine(linux)).outcome == (Outcome.START_ERROR,)
     assert expect(hypercorn, darwin, healthy_machine(darwin)).outcome == (Outcome.OK,)
+
+
+def test_windows_documents_that_exclusiveaddruse_stops_a_reuseaddr_takeover():
+    windows = load_platform("windows")
+    takeover = next(s for s in COEXIST if s.id == "coexist/tcp/ipv4=0.0.0.0/ipv6=::/v6only=0/"
+                    "reuse=SO_EXCLUSIVEADDRUSE+SO_REUSEADDR/order=ipv4-first")
+    e = expect(takeover, windows, healthy_machine(windows))
+    assert (e.outcome, e.errno) == ((Outcome.BIND_ERROR,), "EACCES")
+    assert any("so-exclusiveaddruse" in r.source.lower() for r in e.reasons)
+    snippet = coexist.reproducer(takeover)
+    assert "v4.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)" in snippet
+    assert "v6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)" in snippet

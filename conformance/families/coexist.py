@@ -44,14 +44,34 @@ NAME = "coexist"
 
 def scenarios() -> Iterator[Scenario]:
     spec = catalogue(NAME)
-    for proto in spec["protos"]:
-        for ipv4 in spec["ipv4"]:
-            for ipv6 in spec["ipv6"]:
-                for v6only in spec["v6only"]:
-                    for reuse in spec["reuse"]:
-                        for order in spec["orders"]:
+    yield from _pairs(spec["protos"], spec["ipv4"], spec["ipv6"], spec["v6only"], spec["reuse"], spec["orders"])
+    one_sided = spec["asymmetric"]
+    yield from _pairs(one_sided["protos"], spec["ipv4"], one_sided["ipv6"], one_sided["v6only"], one_sided["reuse"],
+                      spec["orders"])
+
+
+def _pairs(protos: list[str], ipv4s: list[str], ipv6s: list[str], v6onlys: list[str], reuses: list[str],
+           orders: list[str]) -> Iterator[Scenario]:
+    for proto in protos:
+        for ipv4 in ipv4s:
+            for ipv6 in ipv6s:
+                for v6only in v6onlys:
+                    for reuse in reuses:
+                        for order in orders:
                             yield Scenario.of(NAME, proto=proto, ipv4=ipv4, ipv6=ipv6, v6only=v6only,
                                               reuse=reuse, order=order)
+
+
+def options_of(s: Scenario) -> tuple[str, str]:
+    """The reuse option of the socket bound first and of the one bound second: "X" sets
+    X on both, "X+Y" X on the first only and Y on the second."""
+    first, _, second = s["reuse"].partition("+")
+    return first, second or first
+
+
+def options_by_family(s: Scenario) -> dict[int, str]:
+    first, second = options_of(s)
+    return {4: first, 6: second} if s["order"] == "ipv4-first" else {6: first, 4: second}
 
 
 # --- what a platform documents ---------------------------------------------------------
@@ -60,13 +80,13 @@ SOCKET_NAMES = {0: "ipv4-socket", 1: "ipv6-socket"}
 
 
 def expect(s: Scenario, r: Reasoning) -> None:
-    proto, reuse, ipv6 = s.proto, s["reuse"], s["ipv6"]
+    proto, ipv6 = s.proto, s["ipv6"]
     require(r, ipv6_socket=True, ipv4=True)
-    if reuse != "none" and reuse not in r.fact("socket_options").value:
+    if any(option != "none" and option not in r.fact("socket_options").value for option in options_of(s)):
         r.rule("option-missing")
         r.fail(Outcome.UNSUPPORTED, kind=UNSUPPORTED)
     v6only = ipv6_bind(r, ipv6, s["v6only"], proto)
-    pair(r, Pair(proto, s["ipv4"], ipv6, v6only, reuse, s["order"]))
+    pair(r, Pair(proto, s["ipv4"], ipv6, v6only, s["reuse"], s["order"]))
 
 
 @dataclass(frozen=True)
@@ -78,12 +98,31 @@ class Pair:
     ipv4: str
     ipv6: str
     v6only: int
-    reuse: str
+    reuse: str  # as the catalogue spells it: "X" on both, "X+Y" on the first and the second
     order: str
+
+    @property
+    def one_sided(self) -> bool:
+        return "+" in self.reuse
+
+    def option(self, family: int) -> str:
+        first, _, second = self.reuse.partition("+")
+        first_family = 4 if self.order == "ipv4-first" else 6
+        return first if family == first_family or not second else second
 
     def as_cell(self) -> dict[str, Any]:
         return {"proto": self.proto, "ipv4": self.ipv4, "ipv6": self.ipv6, "v6only": self.v6only,
                 "reuse": self.reuse, "order": self.order}
+
+    def socket(self, family: int) -> dict[str, Any]:
+        """One socket as an asymmetric entry of coexistence.toml describes it."""
+        if family == 4:
+            return {"family": 4, "address": self.ipv4, "reuse": self.option(4)}
+        return {"family": 6, "address": self.ipv6, "v6only": self.v6only, "reuse": self.option(6)}
+
+    def in_order(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        v4, v6 = self.socket(4), self.socket(6)
+        return (v4, v6) if self.order == "ipv4-first" else (v6, v4)
 
 
 def pair(r: Reasoning, p: Pair) -> None:
@@ -99,9 +138,11 @@ def pair(r: Reasoning, p: Pair) -> None:
 
 
 def linux_pair(r: Reasoning, p: Pair) -> None:
-    flags = {"reuseaddr": p.reuse == "SO_REUSEADDR", "reuseport": p.reuse == "SO_REUSEPORT"}
-    v4 = coexistence.Binding(4, p.ipv4, **flags)
-    v6 = coexistence.Binding(6, p.ipv6, v6only=p.v6only, **flags)
+    def flags(family: int) -> dict[str, bool]:
+        return {"reuseaddr": p.option(family) == "SO_REUSEADDR", "reuseport": p.option(family) == "SO_REUSEPORT"}
+
+    v4 = coexistence.Binding(4, p.ipv4, **flags(4))
+    v6 = coexistence.Binding(6, p.ipv6, v6only=p.v6only, **flags(6))
     rules = coexistence.rules_of(r.platform) if r.platform is not None else None
     if rules is None:
         raise Unknown("coexistence_rules")
@@ -146,6 +187,18 @@ def stack_rule(stack: str, os: str, cell: dict[str, Any]) -> dict[str, Any] | No
     return None
 
 
+def asymmetric_rule(stack: str, os: str, p: Pair) -> dict[str, Any] | None:
+    """The entry of coexistence.toml that documents a pair whose sockets set different
+    options; none means the pair is not documented."""
+    first, second = p.in_order()
+    for entry in stacks().get("asymmetric", []):
+        platforms = entry.get("platforms", stacks()[entry["stack"]]["platforms"])
+        if entry["stack"] == stack and os in platforms and matches(entry["first"], first) \
+                and matches(entry["second"], second):
+            return dict(entry)
+    return None
+
+
 def rule_confidence(rule: dict[str, Any], os: str) -> str:
     confidence = rule.get("confidence", "high")
     return str(confidence.get(os, "high") if isinstance(confidence, dict) else confidence)
@@ -153,7 +206,7 @@ def rule_confidence(rule: dict[str, Any], os: str) -> str:
 
 def rule_pair(r: Reasoning, p: Pair, stack: str) -> None:
     os = r.platform.os if r.platform is not None else ""
-    rule = stack_rule(stack, os, p.as_cell())
+    rule = asymmetric_rule(stack, os, p) if p.one_sided else stack_rule(stack, os, p.as_cell())
     if rule is None:
         raise Unknown(f"no {stack} coexistence rule decides this cell")
     for source in [rule["source"], *rule.get("also", [])]:
@@ -205,8 +258,9 @@ def _coexist_once(scenario: Scenario, port: int) -> Observation:
         try:
             v4 = open_socket(stack, socket.AF_INET, proto)
             v6 = open_socket(stack, socket.AF_INET6, proto)
-            for sock in (v4, v6):
-                set_reuse(sock, scenario["reuse"])
+            options = options_by_family(scenario)
+            set_reuse(v4, options[4])
+            set_reuse(v6, options[6])
             set_v6only(v6, scenario["v6only"])
             obs.v6only_set = read_v6only(v6)
             pairs = [(v4, scenario["ipv4"]), (v6, scenario["ipv6"])]
@@ -290,7 +344,7 @@ def _reached(stack, proto: str, servers, family, target):
 def reproducer(s: Scenario, port: int = 0) -> str:
     """Port 0 lets the first bind pick; a test passes a port it holds so that nothing
     else on the machine (an ephemeral client port in the other family) can collide."""
-    type_, reuse = TYPE[s.proto], s["reuse"]
+    type_, options = TYPE[s.proto], options_by_family(s)
     pairs = [("v4", s["ipv4"]), ("v6", s["ipv6"])]
     if s["order"] == "ipv6-first":
         pairs.reverse()
@@ -299,9 +353,12 @@ def reproducer(s: Scenario, port: int = 0) -> str:
              f"v4 = socket.socket(socket.AF_INET, {type_})",
              f"v6 = socket.socket(socket.AF_INET6, {type_})",
              "try:"]
-    if reuse != "none":
+    if options[4] == options[6] != "none":
         lines += ["    for s in (v4, v6):",
-                  f"        s.setsockopt(socket.SOL_SOCKET, socket.{reuse}, 1)"]
+                  f"        s.setsockopt(socket.SOL_SOCKET, socket.{options[4]}, 1)"]
+    elif options[4] != options[6]:
+        lines += [f"    {name}.setsockopt(socket.SOL_SOCKET, socket.{options[family]}, 1)"
+                  for name, family in (("v4", 4), ("v6", 6)) if options[family] != "none"]
     lines += ["    " + line for line in set_v6only_lines("v6", s["v6only"])]
     lines += [f"    {first}.bind(({first_addr!r}, {port}))",
               f"    port = {first}.getsockname()[1]",
