@@ -572,8 +572,13 @@ def verdict_line(data: dict) -> str:
     return f"dualstack check: nothing checked: no environment asked for can be made here{also}"
 
 
+def shown(part: str) -> str:
+    """A command-line word as the user typed it: quoted only where the shell needs it."""
+    return shlex.quote(part) if not part or any(c.isspace() or c in "'\"\\$`;&|<>" for c in part) else part
+
+
 def render(data: dict) -> str:
-    out = [f"dualstack check: {shlex.join(data['command'])}" + (" (UDP)" if data["proto"] == "udp" else ""), ""]
+    out = [f"dualstack check: {' '.join(shown(part) for part in data['command'])}" + (" (UDP)" if data["proto"] == "udp" else ""), ""]
     for env in data["environments"]:
         out += [*render_environment(env), ""]
     return "\n".join([*out, verdict_line(data)]) + "\n"
@@ -659,23 +664,32 @@ def terminate(signum, frame):  # SIGTERM: unwind like Ctrl-C, so every finally e
     raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def ended_like_ctrl_c() -> Iterator[None]:
+    """TERM unwinds like Ctrl-C while the check runs; the caller's handler is put back."""
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: the caller handles signals
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    with contextlib.suppress(ValueError):  # not the main thread: the caller handles signals
-        signal.signal(signal.SIGTERM, terminate)
     try:
-        args, request = parse(argv)
-        if args.inner:  # inside a variant or runtime: this environment only, as JSON
-            print(json.dumps(check_here(request, Environment("inner", "default"))))
-            return EXIT_OK
-        if args.json not in (None, "-"):
-            from matrix.record import RecordError, check_writable
-            try:
-                check_writable(args.json)
-            except RecordError as exc:
-                raise UsageError(f"dualstack check: --json {exc}") from exc
-        checked = check(list(request.command), variant=args.variant, runtime=args.runtime, expect=args.expect,
-                        udp=request.udp, timeout=request.timeout, port_env=request.port_env, cwd=request.cwd)
+        with ended_like_ctrl_c():
+            args, request = parse(argv)
+            if args.inner:  # inside a variant or runtime: this environment only, as JSON
+                print(json.dumps(check_here(request, Environment(HOST.name, "default"))))
+                return EXIT_OK
+            if args.json not in (None, "-"):
+                check_json_path(args.json)
+            checked = check(list(request.command), variant=args.variant, runtime=args.runtime, expect=args.expect,
+                            udp=request.udp, timeout=request.timeout, port_env=request.port_env, cwd=request.cwd)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -690,6 +704,15 @@ def main(argv: list[str] | None = None) -> int:
         from matrix.record import write_text_atomic
         write_text_atomic(args.json, json.dumps(checked.data, indent=1) + "\n")
     return checked.exit_status
+
+
+def check_json_path(path: str) -> None:
+    from matrix.record import RecordError, check_writable
+
+    try:
+        check_writable(path)
+    except RecordError as exc:
+        raise UsageError(f"dualstack check: --json {exc}") from exc
 
 
 if __name__ == "__main__":
