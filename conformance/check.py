@@ -134,7 +134,8 @@ class Environment:
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        hint = "the server command goes after --" if "unrecognized arguments" in message else f"see {self.prog} --help"
+        raise UsageError(f"{self.prog}: {message} ({hint})")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -177,11 +178,11 @@ def build_parser() -> Parser:
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, Request]:
-    if "--" not in argv:
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:cut])  # first: --help and unknown options answer as usual
+    if cut == len(argv):
         raise UsageError("dualstack check: give the server command after --, "
                          "e.g. dualstack check -- python -m http.server --bind :: {port}")
-    cut = argv.index("--")
-    args = build_parser().parse_args(argv[:cut])
     request = Request(tuple(argv[cut + 1:]), args.udp, args.timeout, args.port_env,
                       args.cwd or os.getcwd())
     check_request(request)
