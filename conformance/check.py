@@ -562,15 +562,15 @@ def verdict_line(data: dict) -> str:
     status = data["exit_status"]
     if status == EXIT_OK:
         expect = " and ".join(CLIENT_WORDS[n] for n in data["expect"])
-        return f"dualstack check: ok: {expect} clients reached it in every environment checked ({len(checked)}){also}"
+        return f"result: ok: {expect} clients reached it in every environment checked ({len(checked)}){also}"
     if status == EXIT_UNREACHED:
         where = [f"{' and '.join(missed(e, data['expect']))} in {e['name']}" for e in checked
                  if missed(e, data["expect"])]
-        return f"dualstack check: not reached: {'; '.join(where)}{also}"
+        return f"result: not reached: {'; '.join(where)}{also}"
     if status == EXIT_NOT_LISTENING:
         broken = [e["name"] for e in envs if e["status"] in (Status.NOT_LISTENING, Status.ERROR)]
-        return f"dualstack check: never listened (or the check broke) in: {', '.join(broken)}{also}"
-    return f"dualstack check: nothing checked: no environment asked for can be made here{also}"
+        return f"result: never listened (or the check broke) in: {', '.join(broken)}{also}"
+    return f"result: nothing checked: no environment asked for can be made here{also}"
 
 
 def shown(part: str) -> str:
@@ -579,7 +579,8 @@ def shown(part: str) -> str:
 
 
 def render(data: dict) -> str:
-    out = [f"dualstack check: {' '.join(shown(part) for part in data['command'])}" + (" (UDP)" if data["proto"] == "udp" else ""), ""]
+    command = " ".join(shown(part) for part in data["command"])
+    out = [f"command: {command}" + (" (UDP)" if data["proto"] == "udp" else ""), ""]
     for env in data["environments"]:
         out += [*render_environment(env), ""]
     return "\n".join([*out, verdict_line(data)]) + "\n"
