@@ -59,6 +59,19 @@ time.sleep(300)
 """
 
 
+# Forks a worker that listens dual-stack (as gunicorn's workers do), writes both pids, waits
+FORKS_A_WORKER = """
+import os, subprocess, sys
+worker = subprocess.Popen([sys.executable, "-c", "import socket, sys; "
+                           "s = socket.create_server(('::', int(sys.argv[1])), family=socket.AF_INET6, dualstack_ipv6=True); "
+                           "[s.accept()[0].close() for _ in iter(int, 1)]", sys.argv[2]])
+with open(sys.argv[1] + ".part", "w") as out:
+    out.write(f"{os.getpid()} {worker.pid}")
+os.replace(sys.argv[1] + ".part", sys.argv[1])
+worker.wait()
+"""
+
+
 @pytest.fixture
 def script(tmp_path):
     def write(text: str) -> str:
@@ -198,6 +211,23 @@ def test_a_command_that_never_listens_exits_3_with_its_output_and_leaves_nothing
     assert env["reason"] == f"not listening on port {env['port']} after 1 s"
     assert env["output_tail"] == [f"booting, port {env['port']}"]
     assert not [pid for pid in map(int, pids.read_text().split()) if alive(pid)]
+
+
+def test_a_server_and_the_worker_it_forked_are_both_ended_after_the_check(script, tmp_path):
+    pids = tmp_path / "pids"
+    done, data = checked_json("--", PYTHON, script(FORKS_A_WORKER), str(pids), "{port}")
+    assert done.returncode == 0, data
+    assert not [pid for pid in map(int, pids.read_text().split()) if alive(pid)]
+
+
+def test_json_into_a_file_keeps_the_text_and_writes_a_valid_document(tmp_path):
+    out = tmp_path / "check.json"
+    done = run_dualstack("check", "--json", str(out), "--", PYTHON, "-m", "http.server", "--bind", "::", "{port}")
+    assert done.returncode == 0
+    assert done.stdout.startswith("command: ") and "result: ok" in done.stdout
+    data = json.loads(out.read_text())
+    record.validate(data, "check-1")
+    assert data["exit_status"] == 0 and data["command"][-1] == "{port}"
 
 
 def test_a_command_that_exits_before_listening_exits_3_with_its_last_lines():
