@@ -224,9 +224,10 @@ def environments(variant: str, runtime: str) -> list[Environment]:
 
     variants = ["default", *catalogue()]
     asked = variants if variant == "all" else [v.strip() for v in variant.split(",") if v.strip()]
-    unknown = [v for v in asked if v not in variants] or ([] if asked else [variant])
-    if unknown:
-        raise UsageError(f"dualstack check: unknown --variant {unknown[0]!r}; known: {', '.join(variants)}, all")
+    unknown = [v for v in asked if v not in variants]
+    if unknown or not asked:
+        raise UsageError(f"dualstack check: unknown --variant {(unknown or [variant])[0]!r}; "
+                         f"known: {', '.join(variants)}, all")
     known = known_runtimes()
     if runtime != "all" and runtime not in known:
         later = "" if len(known) > 1 else " (gvisor and uml come with conformance/runtimes.py)"
