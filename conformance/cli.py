@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", metavar="OLD", help="the earlier matrix.json")
     diff.add_argument("new", metavar="NEW", help="the later matrix.json")
     diff.add_argument("--format", choices=["text", "markdown"], default="text", help="output format (default: text)")
+
+    from conformance.check import register as register_check  # its parser; main() hands it the command line
+    register_check(commands)
     return parser
 
 
@@ -337,6 +340,9 @@ COMMANDS = {"run": command_run, "report": command_report, "diff": command_diff}
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:  # its own parsing and exit statuses: what follows -- is the server's command
+        from conformance.check import main as check
+        return check(argv[1:])
     try:
         args = parse(argv)
         return COMMANDS[args.command](args)
