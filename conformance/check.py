@@ -220,9 +220,9 @@ def expected(text: str) -> tuple[str, ...]:
 
 
 def environments(variant: str, runtime: str) -> list[Environment]:
-    from conformance.variants import known as catalogue
+    from conformance.variants import known
 
-    variants = ["default", *catalogue()]
+    variants = ["default", *known()]
     asked = variants if variant == "all" else [v.strip() for v in variant.split(",") if v.strip()]
     unknown = [v for v in asked if v not in variants]
     if unknown or not asked:
@@ -516,12 +516,12 @@ CLIENT_WORDS = {"ipv4": "IPv4", "mapped": "IPv4-mapped", "ipv6": "IPv6"}
 
 
 def describe_environment(env: dict) -> str:
-    from conformance.variants import known as catalogue
+    from conformance.variants import known
 
     if env["variant"] == "default":
         what = "this machine as it is"
     else:
-        what = catalogue()[env["variant"]].description
+        what = known()[env["variant"]].description
     return what if env["runtime"] == HOST.name else f"in the {env['runtime']} runtime, {what}"
 
 

@@ -121,7 +121,7 @@ def wait_for_file(path: Path, process: subprocess.Popen, deadline: float = 30.0)
 
 
 def variant_or_skip(name: str) -> None:
-    from conformance.cli import variant_unavailable
+    from conformance.run import variant_unavailable
 
     reason = variant_unavailable(name)
     if reason is not None:
