@@ -254,7 +254,7 @@ def command_run(args) -> int:
         command_report(argparse.Namespace(runs=[str(p) for p in written], out=str(report_to),
                                           no_documented=False, step_summary=None))
     status_code = run.exit_status(codes)
-    skipped = [s["name"] for s in status if s["status"] == "skipped"]
+    skipped = [str(s["name"]) for s in status if s["status"] == "skipped"]
     if args.require and skipped and status_code == ExitStatus.OK:
         print(f"dualstack: --require: skipped {', '.join(skipped)}", file=sys.stderr)
         return ExitStatus.DEVIATES

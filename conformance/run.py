@@ -25,6 +25,8 @@ SUITE = Path(__file__).parent / "suite"
 VARIANT_CHECK_TIMEOUT = 30.0
 INTERRUPT_GRACE = 15.0  # a subject's own kill grace is 5 s
 PYTEST_INTERRUPTED, PYTEST_USAGE, PYTEST_NO_TESTS = 2, 4, 5
+# what Ctrl-C is to a session in a process group of its own (Windows: CTRL_BREAK_EVENT)
+INTERRUPT = signal.SIGINT if os.name == "posix" else getattr(signal, "CTRL_BREAK_EVENT", signal.SIGINT)
 RUN_MARKER = "DUALSTACK_RUN"  # in the environment of every process a run starts
 
 
@@ -104,7 +106,7 @@ def terminate_as_interrupt():
 def end_child(child: subprocess.Popen) -> None:
     """SIGINT, a bounded wait, then the whole group killed."""
     with contextlib.suppress(ProcessLookupError, OSError):
-        child.send_signal(signal.SIGINT if os.name == "posix" else signal.CTRL_BREAK_EVENT)
+        child.send_signal(INTERRUPT)
     try:
         child.wait(timeout=INTERRUPT_GRACE)
     except subprocess.TimeoutExpired:

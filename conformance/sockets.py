@@ -18,7 +18,7 @@ import contextlib
 import errno
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from conformance.errnames import describe
@@ -137,7 +137,7 @@ def on_a_port_of_our_own(attempt: Callable[[], Observation], tries: int) -> Obse
                        notes=[f"another socket kept answering on our port after {tries} tries"])
 
 
-def send_control(stack: contextlib.ExitStack, routes: list[tuple[int, str]], port: int, payload: bytes) -> bool:
+def send_control(stack: contextlib.ExitStack, routes: Sequence[tuple[int, str]], port: int, payload: bytes) -> bool:
     for family, host in routes:
         try:
             sender = stack.enter_context(socket.socket(family, socket.SOCK_DGRAM))

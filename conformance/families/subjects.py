@@ -53,6 +53,7 @@ def expect(s: Scenario, r: Reasoning) -> None:
     mapped = bool(r.fact("mapped_supported").value)
     sockets = spec["without_mapped"] if "without_mapped" in spec and not mapped else spec["sockets"]
     v6only = server_v6only(r, spec, s.proto)
+    clients: dict[str, str]
     if sockets == "one-ipv4":
         clients = {"ipv4": Outcome.OK, "ipv6": Outcome.REFUSED}
     elif sockets == "one-ipv6":
@@ -93,7 +94,7 @@ def both_sockets_serve(r: Reasoning, spec: dict[str, Any], v6only: int) -> bool:
     order is getaddrinfo's (undocumented) and the two orders disagree."""
     os = r.platform.os if r.platform is not None else ""
     reuse = spec.get("reuse", "none")
-    option = reuse.get(os, reuse["default"]) if isinstance(reuse, dict) else reuse
+    option = str(reuse.get(os, reuse["default"]) if isinstance(reuse, dict) else reuse)
     orders = ["ipv4-first", "ipv6-first"] if spec["order"] == "getaddrinfo" else [spec["order"]]
     answers = {pair_serves(r, coexist.Pair("tcp", "0.0.0.0", "::", v6only, option, order)) for order in orders}
     if len(answers) > 1:

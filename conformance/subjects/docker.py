@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from conformance import ports
+from conformance.run_record import Cell
 
 IMAGE = "python:3.12-slim"
 CONTAINER_PORT = 8000
@@ -149,8 +150,8 @@ def reproducer(server: str, publish: str, client: str, image: str) -> str:
             f"s.connect(('{host}', 8080)); print(s.recv(3))\"")
 
 
-def results(image: str) -> list[dict]:
-    out = []
+def results(image: str) -> list[Cell]:
+    out: list[Cell] = []
     for server in SERVERS:
         for publish in PUBLISH:
             for client, observed in observe(server, publish, image).items():
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data = build_record(facts, cells, variant=label(measured), started=started, exit_status=0)
     path = out / record_name(data["platform"])
-    record.write(path, data)
+    record.write(path, dict(data))
     print(f"docker subjects: {len(cells)} cells, record {path}")
     return 0
 
