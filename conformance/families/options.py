@@ -7,17 +7,17 @@ machine, and the snippet that reproduces it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import socket
 from collections.abc import Iterator
 
+from conformance.errnames import describe
 from conformance.machine import Machine
 from conformance.observation import Observation
 from conformance.platform_model import SKIPPED, UNSUPPORTED, Platform, Reasoning, Unknown, require
 from conformance.reproducer import TYPE, V6ONLY
 from conformance.scenario import Scenario, checks
 from conformance.sockets import Failure, call, open_socket, read_v6only, set_v6only
-from conformance.vocabulary import CONNECT_DEADLINE
+from conformance.vocabulary import CONNECT_DEADLINE, Outcome
 
 NAME = "options"
 
@@ -117,8 +117,8 @@ def _create_server(stack, scenario, obs):
         obs.notes.append(str(exc))
         raise Failure("unsupported", "create_server") from exc
     except OSError as exc:
-        raise Failure("unsupported" if exc.errno == errno.EAFNOSUPPORT else "bind-error",
-                      "create_server", exc) from exc
+        no_af_inet6 = describe(exc)[0] == "EAFNOSUPPORT"  # the portable name: Winsock's code differs
+        raise Failure(Outcome.UNSUPPORTED if no_af_inet6 else Outcome.BIND_ERROR, "create_server", exc) from exc
     stack.enter_context(server)
     obs.value = read_v6only(server)
 
