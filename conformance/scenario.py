@@ -8,6 +8,7 @@ is stable across suite versions and is what the matrix joins on; its test id
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,16 @@ def catalogue(family: str) -> dict[str, Any]:
     """The family's section of the scenario catalogue (conformance/data/catalogue.toml)."""
     section: dict[str, Any] = load_toml("catalogue.toml")[family]
     return section
+
+
+def combinations(family: str, axes: dict[str, list[Any]]) -> Iterator[Scenario]:
+    """A scenario for every combination of the axes' values, in the order given; a value
+    that is a table adds its keys (a connect client and its own v6only setting)."""
+    for values in itertools.product(*axes.values()):
+        params: dict[str, str] = {}
+        for name, value in zip(axes, values, strict=True):
+            params.update(value if isinstance(value, dict) else {name: value})
+        yield Scenario.of(family, **params)
 
 
 def checks(family: str, default_protos: list[str]) -> Iterator[Scenario]:

@@ -24,7 +24,7 @@ from conformance.machine import Machine
 from conformance.observation import Observation
 from conformance.platform_model import UNSUPPORTED, Platform, Reasoning, Unknown, ipv6_bind, require
 from conformance.reproducer import TYPE, set_v6only_lines
-from conformance.scenario import Scenario, catalogue
+from conformance.scenario import Scenario, catalogue, combinations
 from conformance.sockets import (
     PORT_RETRIES,
     SOCK_TYPES,
@@ -43,23 +43,12 @@ NAME = "coexist"
 
 
 def scenarios() -> Iterator[Scenario]:
-    spec = catalogue(NAME)
-    yield from _pairs(spec["protos"], spec["ipv4"], spec["ipv6"], spec["v6only"], spec["reuse"], spec["orders"])
-    one_sided = spec["asymmetric"]
-    yield from _pairs(one_sided["protos"], spec["ipv4"], one_sided["ipv6"], one_sided["v6only"], one_sided["reuse"],
-                      spec["orders"])
-
-
-def _pairs(protos: list[str], ipv4s: list[str], ipv6s: list[str], v6onlys: list[str], reuses: list[str],
-           orders: list[str]) -> Iterator[Scenario]:
-    for proto in protos:
-        for ipv4 in ipv4s:
-            for ipv6 in ipv6s:
-                for v6only in v6onlys:
-                    for reuse in reuses:
-                        for order in orders:
-                            yield Scenario.of(NAME, proto=proto, ipv4=ipv4, ipv6=ipv6, v6only=v6only,
-                                              reuse=reuse, order=order)
+    spec, one_sided = catalogue(NAME), catalogue(NAME)["asymmetric"]
+    axes = {"proto": spec["protos"], "ipv4": spec["ipv4"], "ipv6": spec["ipv6"], "v6only": spec["v6only"],
+            "reuse": spec["reuse"], "order": spec["orders"]}
+    yield from combinations(NAME, axes)
+    yield from combinations(NAME, {**axes, "proto": one_sided["protos"], "ipv6": one_sided["ipv6"],
+                                   "v6only": one_sided["v6only"], "reuse": one_sided["reuse"]})
 
 
 def options_of(s: Scenario) -> tuple[str, str]:

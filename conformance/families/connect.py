@@ -15,7 +15,7 @@ from conformance.machine import Machine
 from conformance.observation import Observation
 from conformance.platform_model import Platform, Reasoning, connect_failure, ipv6_bind, require
 from conformance.reproducer import FAMILY, TYPE, V6ONLY, set_v6only_lines
-from conformance.scenario import Scenario, catalogue
+from conformance.scenario import Scenario, catalogue, combinations
 from conformance.sockets import (
     CONTROL_ROUTES,
     PORT_RETRIES,
@@ -42,13 +42,8 @@ def scenarios() -> Iterator[Scenario]:
     spec = catalogue(NAME)
     for proto in spec["protos"]:
         for bind in spec["binds"]:
-            for v6only in spec["v6only"] if is_ipv6(bind) else [None]:
-                for client in spec["clients"]:
-                    params = {"proto": proto, "bind": bind}
-                    if v6only is not None:
-                        params["v6only"] = v6only
-                    params.update(client)
-                    yield Scenario.of(NAME, **params)
+            v6only = {"v6only": spec["v6only"]} if is_ipv6(bind) else {}  # AF_INET6 binds only
+            yield from combinations(NAME, {"proto": [proto], "bind": [bind], **v6only, "client": spec["clients"]})
 
 
 # --- what a platform documents ---------------------------------------------------------
