@@ -3,13 +3,12 @@ matrix cells, each answer a plain word or value with the cells it was read from.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from typing import NamedTuple
 
 from conformance.vocabulary import VERDICT_ORDER, Outcome
 from matrix import columns as cols
-from matrix.beliefs import column_os, load_toml
+from matrix.beliefs import belief_cells, column_os, load_toml, matching_rows
 from matrix.confidence import is_low
 from matrix.display import GLYPHS, NOT_RUN, badge, behaviour, content, served_clients, show
 
@@ -109,9 +108,6 @@ READERS: dict[str, Callable[[Evidence, bool], Reading]] = {
 }
 
 
-def evidence_of(question: dict, matrix: dict, column: dict) -> Evidence:
-    return [(row["id"], row["cells"][column["key"]]) for row in matrix["rows"]
-            if column["key"] in row["cells"] and any(fnmatch.fnmatchcase(row["id"], g) for g in question["cells"])]
 
 
 def worst_verdict(evidence: Evidence) -> dict:
@@ -120,9 +116,10 @@ def worst_verdict(evidence: Evidence) -> dict:
     return max((cell for _, cell in evidence), key=lambda cell: rank.get(cell["verdict"], -1))
 
 
-def answer(question: dict, matrix: dict, column: dict) -> dict:
-    """One cell of the grid: text (code or prose), behaviour, badge, evidence ids."""
-    evidence = evidence_of(question, matrix, column)
+def answer(question: dict, rows: list[dict], column: dict) -> dict:
+    """One cell of the grid: text (code or prose), behaviour, badge, evidence ids.
+    ``rows``: the rows the question names (matching_rows)."""
+    evidence = belief_cells(rows, column)
     documented = column["kind"] != "observed"
     base = {"evidence": [cid for cid, _ in evidence], "documented": documented, "low": False, "known": []}
     if not evidence:
@@ -136,7 +133,7 @@ def answer(question: dict, matrix: dict, column: dict) -> dict:
         return dict(base, text=f"cannot run: {why}", code=False, behaviour="not-run",
                     glyph=GLYPHS[evidence[0][1]["verdict"]], badge=str(evidence[0][1]["verdict"]))
     reading = READERS[question["read"]](ran, documented)
-    glyph, label = badge(worst_verdict(ran))
+    glyph, label = badge(worst_verdict(ran)) if reading.text != NOT_DOCUMENTED else ("", "not documented")
     behaviours = list(dict.fromkeys(behaviour(content(cell)) for _, cell in ran))
     return dict(base, text=reading.text, code=reading.code,
                 behaviour=reading.behaviour or (behaviours[0] if len(behaviours) == 1 else "partly"),
@@ -174,7 +171,9 @@ def _listed(differs: list[str], total: int, shown: int = 3) -> str:
 def answers(matrix: dict) -> dict:
     """The grid: a row per question, an answer per column, and the per-column change
     against the platform's default column."""
-    grid = [{"question": q, "answers": {c["key"]: answer(q, matrix, c) for c in matrix["columns"]}}
-            for q in load_questions()]
+    grid = []
+    for question in load_questions():
+        rows = matching_rows(question["cells"], matrix)
+        grid.append({"question": question, "answers": {c["key"]: answer(question, rows, c) for c in matrix["columns"]}})
     return {"rows": grid, "changes": compare_with_default(grid, matrix)}
 

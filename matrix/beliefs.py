@@ -60,22 +60,27 @@ def applies(when: dict | None, column: dict) -> bool:
     return column["platform"]["variant"].startswith(when.get("variant_prefix", ""))
 
 
-def belief_cells(belief: dict, matrix: dict, column: dict) -> list[tuple[str, dict]]:
-    return [(row["id"], row["cells"][column["key"]]) for row in matrix["rows"]
-            if column["key"] in row["cells"] and any(fnmatch.fnmatchcase(row["id"], g) for g in belief["cells"])]
+def matching_rows(patterns: list[str], matrix: dict) -> list[dict]:
+    """The rows whose id matches one of the globs, found once for every column."""
+    return [row for row in matrix["rows"] if any(fnmatch.fnmatchcase(row["id"], g) for g in patterns)]
 
 
-def judge_column(belief: dict, matrix: dict, column: dict) -> dict | None:
+def belief_cells(rows: list[dict], column: dict) -> list[tuple[str, dict]]:
+    return [(row["id"], row["cells"][column["key"]]) for row in rows if column["key"] in row["cells"]]
+
+
+def judge_column(belief: dict, rows: list[dict], column: dict) -> dict | None:
     """Holds or fails on one column (with the cells that contradict it), or None when the
     belief does not speak about the column or no cell of it could run there. A belief
-    holds when every cell shows ``expect``; one with ``refute`` fails on any cell that shows it."""
+    holds when every cell shows ``expect``; one with ``refute`` fails on any cell that shows it.
+    ``rows``: the rows its cells name (matching_rows)."""
     expect: dict | None = belief.get("expect")
     if "expect_by_os" in belief:
         expect = belief["expect_by_os"].get(column_os(column))
     refute = belief.get("refute")
     if (expect is None and refute is None) or not applies(belief.get("when"), column):
         return None
-    judged = [(cid, cell, judged_content(column, cell)) for cid, cell in belief_cells(belief, matrix, column)]
+    judged = [(cid, cell, judged_content(column, cell)) for cid, cell in belief_cells(rows, column)]
     judged = [(cid, cell, seen) for cid, cell, seen in judged if seen]
     if not judged:
         return None
@@ -88,7 +93,8 @@ def judge_column(belief: dict, matrix: dict, column: dict) -> dict | None:
 
 def judge_belief(belief: dict, matrix: dict) -> list[dict]:
     """Per column where the belief is judged: holds or fails."""
-    verdicts = [judge_column(belief, matrix, column) for column in matrix["columns"]]
+    rows = matching_rows(belief["cells"], matrix)
+    verdicts = [judge_column(belief, rows, column) for column in matrix["columns"]]
     return [v for v in verdicts if v]
 
 

@@ -103,8 +103,7 @@ def markdown(matrix: dict) -> str:
         for i, c in enumerate(shown):
             a = row["answers"][c["key"]]
             text = _answer_text_md(a)
-            cells.append(f"[{text}]({HTML_NAME}#{answer_anchor(q['id'], i)})" if a["evidence"] and not a["code"]
-                         else text)
+            cells.append(f"[{text}]({HTML_NAME}#{answer_anchor(q['id'], i)})" if a["evidence"] else text)
         out.append(f"| {_md(q['ask'])} | " + " | ".join(cells) + " |")
     changes = ctx["answers"]["changes"]
     out.append("| *What changes against this platform's default column* | "
@@ -117,7 +116,7 @@ def markdown(matrix: dict) -> str:
             "they speak about.", ""]
     for claim in ctx["claims"]:
         out += [f"### {_md(claim['says'])}", "", f"> {_md(claim['blog'])}", "",
-                f"**{claim['status'].capitalize()}**: {_md(claim['summary'])}.", ""]
+                f"**{claim['status'].capitalize()}**: {_md(claim['summary'].rstrip('.'))}.", ""]
         judged = [v for v in claim["verdicts"] if v["verdict"] != "not judged"]
         if judged:
             out += ["| platform | verdict | why | evidence |", "|---|---|---|---|"]
