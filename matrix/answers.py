@@ -29,6 +29,11 @@ class Reading(NamedTuple):
     behaviour: str | None = None
 
 
+def _seen(cell: dict) -> dict:
+    """What an evidence cell shows (the readers get only cells that ran)."""
+    return content(cell) or {}
+
+
 def _why_not(seen: dict) -> str:
     """A failure in a few characters: "ECONNREFUSED", "EADDRNOTAVAIL at bind"."""
     if seen.get("outcome") in (Outcome.BIND_ERROR, Outcome.LISTEN_ERROR):
@@ -37,19 +42,19 @@ def _why_not(seen: dict) -> str:
 
 
 def read_value(evidence: Evidence, documented: bool) -> Reading:
-    values = {cid.split("/")[1]: str(content(cell).get("value", show(content(cell)))) for cid, cell in evidence}
+    values = {cid.split("/")[1]: str(_seen(cell).get("value", show(_seen(cell)))) for cid, cell in evidence}
     if len(set(values.values())) == 1:
         return Reading(next(iter(values.values())), behaviour="value")
     return Reading(" · ".join(f"{proto.upper()} {value}" for proto, value in values.items()), behaviour="value")
 
 
 def read_served(evidence: Evidence, documented: bool) -> Reading:
-    seen = content(evidence[0][1])
+    seen = _seen(evidence[0][1])
     return Reading("yes") if seen.get("outcome") == Outcome.OK else Reading(f"no: {_why_not(seen)}")
 
 
 def read_peer(evidence: Evidence, documented: bool) -> Reading:
-    seen = content(evidence[0][1])
+    seen = _seen(evidence[0][1])
     if "peer" in seen:
         return Reading(seen["peer"], code=True, behaviour="value")
     return Reading(f"no IPv4 client: {_why_not(seen)}")
@@ -64,7 +69,7 @@ def _conflict(seen: dict) -> str:
 
 
 def read_conflict(evidence: Evidence, documented: bool) -> Reading:
-    by_order = {cid.rsplit("order=", 1)[-1]: _conflict(content(cell)) for cid, cell in evidence}
+    by_order = {cid.rsplit("order=", 1)[-1]: _conflict(_seen(cell)) for cid, cell in evidence}
     texts = set(by_order.values())
     if len(texts) == 1:
         text = texts.pop()
@@ -73,7 +78,7 @@ def read_conflict(evidence: Evidence, documented: bool) -> Reading:
 
 
 def read_listener(evidence: Evidence, documented: bool) -> Reading:
-    seen = content(evidence[0][1])
+    seen = _seen(evidence[0][1])
     if seen.get("listeners"):
         return Reading("; ".join(seen["listeners"]), code=True, behaviour="value")
     if documented:
@@ -99,7 +104,7 @@ def _server(seen: dict) -> str:
 
 
 def read_server(evidence: Evidence, documented: bool) -> Reading:
-    return Reading(" / ".join(dict.fromkeys(_server(content(cell)) for _, cell in evidence)))
+    return Reading(" / ".join(dict.fromkeys(_server(_seen(cell)) for _, cell in evidence)))
 
 
 READERS: dict[str, Callable[[Evidence, bool], Reading]] = {

@@ -80,8 +80,7 @@ def judge_column(belief: dict, rows: list[dict], column: dict) -> dict | None:
     refute = belief.get("refute")
     if (expect is None and refute is None) or not applies(belief.get("when"), column):
         return None
-    judged = [(cid, cell, judged_content(column, cell)) for cid, cell in belief_cells(rows, column)]
-    judged = [(cid, cell, seen) for cid, cell, seen in judged if seen]
+    judged = [(cid, cell, seen) for cid, cell in belief_cells(rows, column) if (seen := judged_content(column, cell))]
     if not judged:
         return None
     against = [{"id": cid, "value": cell["value"]} for cid, cell, seen in judged

@@ -32,6 +32,12 @@ BEHAVIOURS = {
     "unknown": "not documented",
 }
 NOT_RUN = (Verdict.UNSUPPORTED, Verdict.SKIPPED)
+# The behaviour of the outcomes that say it alone (ok, bind and listen errors need a closer look).
+OUTCOME_BEHAVIOURS: dict[str, str] = {
+    Outcome.REFUSED: "refused", Outcome.UNREACHABLE: "unreachable", Outcome.CONNECT_ERROR: "unreachable",
+    Outcome.SEND_ERROR: "not-delivered", Outcome.NOT_DELIVERED: "not-delivered",
+    Outcome.OPTION_ERROR: "bind-error", Outcome.UNSUPPORTED: "not-run", Outcome.RESOLVE_ERROR: "bind-error",
+}
 
 
 def _value(value) -> str:
@@ -108,11 +114,7 @@ def behaviour(content: dict | None) -> str:
         return "value" if "value" in content else "served"
     if outcome in (Outcome.BIND_ERROR, Outcome.LISTEN_ERROR):
         return "conflict" if content.get("errno") == "EADDRINUSE" else "bind-error"
-    return {
-        Outcome.REFUSED: "refused", Outcome.UNREACHABLE: "unreachable", Outcome.CONNECT_ERROR: "unreachable",
-        Outcome.SEND_ERROR: "not-delivered", Outcome.NOT_DELIVERED: "not-delivered",
-        Outcome.OPTION_ERROR: "bind-error", Outcome.UNSUPPORTED: "not-run", Outcome.RESOLVE_ERROR: "bind-error",
-    }.get(outcome, "broken")
+    return OUTCOME_BEHAVIOURS.get(str(outcome), "broken")
 
 
 def content(cell: dict) -> dict | None:

@@ -93,8 +93,8 @@ def markdown(matrix: dict) -> str:
            + f". Every cell, with expected and observed values, sources and a reproducer: [{HTML_NAME}]({HTML_NAME}).",
            "", "## Answers", "",
            "Read from the matrix cells; each answer links to its evidence in the HTML report. "
-           "✓ matches the documentation, ✗ deviates, ℹ nothing documented decides it, – cannot run there; "
-           "? the platform does not document it.", "",
+           "✓ matches the documentation, ✗ deviates, ! deviates for a known, explained reason, ℹ nothing "
+           "documented decides it, – cannot run there; ◇ what the documentation says; ? it says nothing.", "",
            "| question | " + " | ".join(_md(labels[c["key"]]) for c in shown) + " |",
            "|---|" + "---|" * len(shown)]
     for row in ctx["answers"]["rows"]:

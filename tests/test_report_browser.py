@@ -92,6 +92,7 @@ def test_the_answers_grid_is_the_first_content_and_the_page_never_scrolls_sidewa
     assert page.locator("#answers-grid tbody th").first.inner_text().startswith("Default IPV6_V6ONLY")
     # the page itself is never wider than the window: wide tables scroll inside their box
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    assert page.evaluate("document.querySelectorAll('h1:not([id]), h2:not([id]), h3:not([id])').length") == 0
     # the filter bar folds on a phone and is open on a desktop
     assert page.locator("#filters").evaluate("d => d.open") == (viewport is DESKTOP)
     screenshot(page, f"report-first-screen-{viewport['width']}.png", tmp_path)
