@@ -126,8 +126,11 @@ def test_a_clicked_cell_opens_inside_the_viewport_is_marked_and_esc_closes_it(br
     page.close()
 
 
-def test_the_matrix_header_and_first_column_stay_visible_while_it_scrolls(browser, report):
-    page = open_page(browser, report, DESKTOP)
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1400px", "400px"])
+def test_the_matrix_header_and_first_column_stay_visible_while_it_scrolls(browser, report, viewport):
+    page = open_page(browser, report, viewport)
+    if not page.locator("#filters").evaluate("d => d.open"):
+        page.click("#filters summary")  # folded on a phone
     page.click("#expand-all")
     page.locator("#grid").scroll_into_view_if_needed()
     page.locator("#grid").evaluate("g => { g.scrollTop = 3000; g.scrollLeft = 600; }")
