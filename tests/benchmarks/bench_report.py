@@ -1,7 +1,7 @@
 """Benchmark the report: merge and render this machine's committed records
 (reports/runs/) and then 50 full-size run records (every family, every cell), and report
 the render time, the peak resident memory, the sizes, and when the HTML page is usable
-(DOMContentLoaded, median of 3 loads in headless Chromium). Not a test: it reports, it does
+(DOMContentLoaded, median of 5 loads in headless Chromium). Not a test: it reports, it does
 not assert. The 50 records are copies of this machine's default record, each with its own
 platform key and a share of changed observations so that rows differ.
 
@@ -51,7 +51,7 @@ def make_records(base: dict, count: int, folder: Path) -> list[Path]:
 
 
 def dom_content_loaded_ms(page: Path) -> float | None:
-    """Median DOMContentLoaded of three loads of the page in headless Chromium, or None
+    """Median DOMContentLoaded of five loads of the page in headless Chromium, or None
     without Playwright or a Chromium."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
@@ -64,7 +64,7 @@ def dom_content_loaded_ms(page: Path) -> float | None:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
         try:
             times = []
-            for _ in range(3):
+            for _ in range(5):
                 tab = browser.new_page(viewport={"width": 1400, "height": 900})
                 tab.goto(page.as_uri())
                 times.append(tab.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"))
