@@ -1,122 +1,179 @@
 """Render the matrix: Markdown (GitHub, job summaries), a self-contained HTML page, and
-an SVG picture for the README. Everything from the matrix data; nothing fetched."""
+an SVG picture for the README. Everything from the matrix data; nothing fetched.
+
+Both documents open with the answers (matrix/answers.py) and the blog's claims
+(matrix/claims.py); the Markdown then gives the summary and the platform list and links
+to the HTML page for the cells, which holds the whole matrix as a collapsed hierarchy."""
 
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
+from urllib.parse import quote
 
 import jinja2
+from markupsafe import escape
 
-from matrix.beliefs import check_beliefs, recipes
-from matrix.display import GLYPHS
+from conformance.vocabulary import VERDICT_ORDER, Verdict
+from matrix import columns as cols
+from matrix.answers import answers
+from matrix.beliefs import check_beliefs, column_os, recipes
+from matrix.claims import check_claims
+from matrix.confidence import is_low
+from matrix.display import BEHAVIOURS, DOCUMENTED, GLYPHS, KNOWN_GLYPH, NOT_RUN, badge, cell_behaviour
 
-FAMILY_ORDER = ["connect", "options", "coexist", "names", "subjects"]
-VERDICT_ORDER = ["conforms", "informational", "unsupported", "skipped", "deviates", "error"]
-COLOURS = {"conforms": "#1a7f37", "deviates": "#cf222e", "informational": "#0969da", "unsupported": "#8c959f",
-           "skipped": "#bf8700", "error": "#8250df", "documented": "#ffffff"}
+FAMILY_ORDER = ["connect", "options", "coexist", "names", "subjects", "model"]
+HTML_NAME = "behavior-report.html"
+# Behaviour tints (Okabe-Ito hues, light enough for dark text) and a strong edge colour;
+# the text of a cell and its badge glyph say the same thing, so colour is never alone.
+BEHAVIOUR_COLOURS = {
+    "served": ("#cdeedd", "#009e73"), "partly": ("#fff1a8", "#b59b00"), "coexist": ("#d4e9f7", "#56b4e9"),
+    "refused": ("#f9d3c0", "#d55e00"), "unreachable": ("#f3d3e6", "#cc79a7"), "not-delivered": ("#e9dcf5", "#8e63b5"),
+    "bind-error": ("#fde2b8", "#e69f00"), "conflict": ("#c8d6f0", "#0072b2"), "value": ("#f6f8fa", "#8c959f"),
+    "broken": ("#e1e4e8", "#24292f"), "not-run": ("#ffffff", "#d0d7de"), "unknown": ("#ffffff", "#8c959f"),
+}
+# Badge colours: white glyph on a colour dark enough for WCAG AA (documented: outlined).
+BADGE_COLOURS = {Verdict.CONFORMS: "#1a7f37", Verdict.DEVIATES: "#cf222e", "known": "#9a6700",
+                 Verdict.INFORMATIONAL: "#0969da", Verdict.UNSUPPORTED: "#57606a", Verdict.SKIPPED: "#7d4e00",
+                 Verdict.ERROR: "#8250df"}
+VERDICT_WORDS = {Verdict.CONFORMS: "conform", Verdict.INFORMATIONAL: "informational",
+                 Verdict.UNSUPPORTED: "cannot run", Verdict.SKIPPED: "skipped", Verdict.DEVIATES: "deviate",
+                 Verdict.ERROR: "harness error"}
+# A group of the hierarchy larger than this is split by one more parameter.
+GROUP_LIMIT = 40
 
 
-def _md(text: str) -> str:
-    """Text safe inside a Markdown table cell: no markup, no pipes, no newlines."""
+# --- Markdown ------------------------------------------------------------------------
+
+def _md(text) -> str:
+    """Prose safe inside a Markdown table cell: no markup, no pipes, no newlines."""
     out = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    for ch in "<>*`[]":
-        out = out.replace(ch, f"&#{ord(ch)};")
+    for ch in "*[]<>`":
+        out = out.replace(ch, "\\" + ch)
     return out
 
 
-def column_title(column: dict) -> str:
-    if column["kind"] == "documented":
-        return f"{column['name']} (documented, not observed)"
-    p = column["platform"]
-    return f"{p['os']} {p['release']} py{'.'.join(p['python'].split('.')[:2])} {p['variant']}"
+def _code(text) -> str:
+    """A code span safe in a table cell: GitHub shows its content literally (no entities);
+    a pipe is escaped, and the fence is longer than any run of backticks inside."""
+    text = str(text).replace("|", "\\|").replace("\n", " ")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def context(matrix: dict) -> dict:
-    observed = [c for c in matrix["columns"] if c["kind"] == "observed"]
-    documented = [c for c in matrix["columns"] if c["kind"] == "documented"]
-    return {"matrix": matrix, "observed": observed, "documented": documented, "beliefs": check_beliefs(matrix),
-            "recipes": recipes(matrix), "glyphs": GLYPHS, "title": column_title}
+def _answer_text_md(a: dict) -> str:
+    text = _code(a["text"]) if a["code"] else _md(a["text"])
+    marks = (" ◇" if a["documented"] and a["glyph"] else "") + (" (low confidence)" if a["low"] else "")
+    return (f"{a['glyph']} {text}" if a["glyph"] and not a["documented"] else text) + marks
+
+
+def column_counts(matrix: dict, key: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in matrix["rows"]:
+        if key in row["cells"]:
+            verdict = row["cells"][key]["verdict"]
+            counts[verdict] = counts.get(verdict, 0) + 1
+    return counts
+
+
+def _counts_words(counts: dict[str, int]) -> str:
+    return " · ".join(f"{counts[v]} {VERDICT_WORDS[v]}" for v in VERDICT_ORDER if counts.get(v)) or "no cells"
 
 
 def markdown(matrix: dict) -> str:
     ctx = context(matrix)
-    observed, documented = ctx["observed"], ctx["documented"]
+    observed, documented, labels = ctx["observed"], ctx["documented"], ctx["labels"]
+    shown = observed + documented
     out = ["# Dual-stack socket behaviour report", "",
-           f"Generated {matrix['generated']} from {len(observed)} observed run(s). "
-           f"Glyphs: {' '.join(f'{g} {v}' for v, g in GLYPHS.items())}.", "",
-           "## Observed platforms", "",
-           "| column | OS | release | Python | variant | default v6only tcp/udp | ::1 | mapped | knobs |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           f"Generated {matrix['generated']} from {len(observed)} observed run(s)"
+           + (f" and {len(documented)} documented, not observed, platform(s) (◇: what the documentation says, "
+              "never a measurement)" if documented else "")
+           + f". Every cell, with expected and observed values, sources and a reproducer: [{HTML_NAME}]({HTML_NAME}).",
+           "", "## Answers", "",
+           "Read from the matrix cells; each answer links to its evidence in the HTML report. "
+           "✓ matches the documentation, ✗ deviates, ! deviates for a known, explained reason, ℹ nothing "
+           "documented decides it, – cannot run there; ◇ what the documentation says; ? it says nothing.", "",
+           "| question | " + " | ".join(_md(labels[c["key"]]) for c in shown) + " |",
+           "|---|" + "---|" * len(shown)]
+    for row in ctx["answers"]["rows"]:
+        q = row["question"]
+        cells = []
+        for i, c in enumerate(shown):
+            a = row["answers"][c["key"]]
+            text = _answer_text_md(a)
+            cells.append(f"[{text}]({HTML_NAME}#{answer_anchor(q['id'], i)})" if a["evidence"] else text)
+        out.append(f"| {_md(q['ask'])} | " + " | ".join(cells) + " |")
+    changes = ctx["answers"]["changes"]
+    out.append("| *What changes against this platform's default column* | "
+               + " | ".join(_md(changes[c["key"]]["text"]) for c in shown) + " |")
+    notes = [q for q in (r["question"] for r in ctx["answers"]["rows"]) if q.get("note")]
+    for q in notes:
+        out += ["", f"*{_md(q['short'])}*: {_md(q['note'])} ({q['source']})"]
+    out += ["", "## The blog's claims, checked", "",
+            "The claims of the post this project started from (`../shared/seed`), judged on every platform "
+            "they speak about.", ""]
+    for claim in ctx["claims"]:
+        out += [f"### {_md(claim['says'])}", "", f"> {_md(claim['blog'])}", "",
+                f"**{claim['status'].capitalize()}**: {_md(claim['summary'].rstrip('.'))}.", ""]
+        judged = [v for v in claim["verdicts"] if v["verdict"] != "not judged"]
+        if judged:
+            out += ["| platform | verdict | why | evidence |", "|---|---|---|---|"]
+            for v in judged:
+                ids = v["against"] and [a["id"] for a in v["against"]] or v["cells"]
+                evidence = ", ".join(_code(i) for i in ids[:2]) + (f" and {len(ids) - 2} more" if len(ids) > 2 else "")
+                out.append(f"| {_md(labels[v['column']])} | {CLAIM_MARKS[v['verdict']]} {v['verdict']} | "
+                           f"{_md(v['why'])} | {evidence} |")
+            out.append("")
+        skipped = [v for v in claim["verdicts"] if v["verdict"] == "not judged"]
+        if skipped and judged:
+            out += [f"Not judged on {', '.join(_md(labels[v['column']]) for v in skipped)}: "
+                    f"{_md(claim['not_judged'])}", ""]
+    out += ["## Summary", "", "| platform | cells | verdicts | differ from the default column |", "|---|---|---|---|"]
+    for c in observed:
+        counts = column_counts(matrix, c["key"])
+        out.append(f"| {_md(labels[c['key']])} | {sum(counts.values())} | {_counts_words(counts)} | "
+                   f"{_md(ctx['differs_count'].get(c['key'], '–'))} |")
+    deviating = [(row, key, cell) for row in matrix["rows"] for key, cell in row["cells"].items()
+                 if cell["verdict"] in (Verdict.DEVIATES, Verdict.ERROR)]
+    if deviating:
+        out += ["", f"## Deviations ({len(deviating)})", ""]
+        for row, key, cell in deviating:
+            diffs = "; ".join(f"{d['field']}: expected {d['expected']}, observed {d['observed']}"
+                              for d in cell.get("differences", []))
+            known = cell.get("known")
+            why = f" — known: {_md(known['reason'])} ({known.get('source', '')})" if known else ""
+            out.append(f"- {_code(row['id'])} on {_md(labels[key])}: {_md(diffs or cell.get('reason') or '')}{why}")
+    out += ["", "## Platforms", "",
+            "| platform | OS | release | Python | variant | default v6only TCP/UDP | ::1 | IPv4-mapped | knobs |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for c in observed:
         p, f = c["platform"], c["facts"]
-        knobs = ", ".join(f"{k}={v}" for k, v in f["knobs"].items())
         dv = f["default_v6only"]
-        out.append(f"| {_md(c['key'])} | {_md(p.get('distribution') or p['os'])} | {_md(p['release'])} | "
+        knobs = ", ".join(f"{k}={v}" for k, v in f["knobs"].items())
+        out.append(f"| {_md(labels[c['key']])} | {_md(p.get('distribution') or p['os'])} | {_md(p['release'])} | "
                    f"{_md(p['python'])} | {_md(p['variant'])} | {dv['tcp']}/{dv['udp']} | "
                    f"{'yes' if f['has_ipv6'] else 'no'} | {'yes' if f['has_mapped'] else 'no'} | {_md(knobs)} |")
     if documented:
-        out += ["", "## Documented, not observed", "",
-                "These platforms have expectations but no run yet: their values below are what their "
-                "documentation says, never a measurement (◇).", ""]
-        out += [f"- {_md(c['name'])} (`{_md(c['key'])}`)" for c in documented]
-    out += ["", "## Summary", "", "| column | " + " | ".join(FAMILY_ORDER) + " |",
-            "|---|" + "---|" * len(FAMILY_ORDER)]
-    for c in observed:
-        cells = []
-        for family in FAMILY_ORDER:
-            counts: dict[str, int] = {}
-            for row in matrix["rows"]:
-                if row["family"] == family and c["key"] in row["cells"]:
-                    v = row["cells"][c["key"]]["verdict"]
-                    counts[v] = counts.get(v, 0) + 1
-            cells.append(" ".join(f"{GLYPHS[v]} {counts[v]}" for v in VERDICT_ORDER if counts.get(v)) or "–")
-        out.append(f"| {_md(c['key'])} | " + " | ".join(cells) + " |")
-    out += ["", "## Beliefs checked", ""]
-    for belief in ctx["beliefs"]:
-        out.append(f"### {_md(belief['claim'])}")
-        out += ["", _md(belief["detail"]), ""]
-        if not belief["verdicts"]:
-            out += ["No column has data for it yet.", ""]
-            continue
-        for v in belief["verdicts"]:
-            mark = "✓ holds" if v["verdict"] == "holds" else "✗ fails"
-            where = " (documented)" if v["kind"] == "documented" else ""
-            line = f"- {_md(v['column'])}{where}: **{mark}** ({len(v['cells'])} cell(s))"
-            if v["against"]:
-                line += ": " + "; ".join(f"`{_md(a['id'])}` → {_md(a['value'])}" for a in v["against"][:4])
-                if len(v["against"]) > 4:
-                    line += f"; and {len(v['against']) - 4} more"
-            out.append(line)
-        out.append("")
-    out += ["## Portable recipes", "",
-            "Server set-ups from the catalogue that serve both an IPv4 and an IPv6 client, judged on every "
-            "observed column (derived from the data, not written by hand).", "",
-            "| set-up | proto | bind | v6only | reuse | works on | fails on |", "|---|---|---|---|---|---|---|"]
-    for r in ctx["recipes"]:
-        works = "all observed" if r["everywhere"] else ", ".join(_md(w) for w in r["works"])
-        fails = "; ".join(f"{_md(f['column'])} ({_md(f['value'])})" for f in r["fails"]) or "–"
-        out.append(f"| {r['kind']} | {r['proto']} | {_md(r['bind'])} | {_md(r['v6only'])} | {_md(r['reuse'])} | "
-                   f"{works} | {fails} |")
-    differing = [row for row in matrix["rows"] if row["differs"]]
-    out += ["", f"## Where platforms differ ({len(differing)} cells)", ""]
-    for row in differing:
-        groups = "; ".join(f"{_md(c['value'])}: {', '.join(_md(k) for k in c['columns'])}" for c in row["classes"])
-        out.append(f"- `{_md(row['id'])}`: {groups}")
-    deviating = [(row, key) for row in matrix["rows"] for key, cell in row["cells"].items()
-                 if cell["verdict"] in ("deviates", "error")]
-    out += ["", f"## Deviations ({len(deviating)})", ""]
-    for row, key in deviating:
-        cell = row["cells"][key]
-        diffs = "; ".join(f"{_md(d['field'])}: expected {_md(d['expected'])}, observed {_md(d['observed'])}"
-                          for d in cell.get("differences", []))
-        out.append(f"- `{_md(row['id'])}` on {_md(key)}: {diffs or _md(cell.get('reason') or '')}")
-    out += family_table(matrix, "subjects", "Servers: what real servers bind",
-                        "Each server started as its users start it, probed from an IPv4, an IPv4-mapped and an "
-                        "IPv6 client; in brackets what the platform's listing tool shows (`ss -tlne` on Linux: "
-                        "`*:P v6only:0` is one dual-stack socket).")
-    out += family_table(matrix, "connect", "The connect family", "")
+        out += ["", "Documented, not observed (◇): " + ", ".join(_md(c["name"]) for c in documented)
+                + ". Their answers are what the documentation says; a blank in their columns means it says nothing."]
+    working = [r for r in ctx["recipes"] if r["everywhere"]]
+    if working:
+        out += ["", "## Portable recipes", "",
+                "Server set-ups that served both an IPv4 and an IPv6 client on every observed platform (a client "
+                "that got an error is not served). All set-ups, with where they fail: the HTML report.", "",
+                "| set-up | proto | bind | v6only | reuse |", "|---|---|---|---|---|"]
+        out += [f"| {r['kind']} | {r['proto']} | {_code(r['bind'])} | {_md(r['v6only'])} | {_md(r['reuse'])} |"
+                for r in working]
+    out += ["", "## The cells", "",
+            f"Every cell of the matrix ({len(matrix['rows'])} rows by {len(matrix['columns'])} columns), grouped by "
+            f"family, with expected vs observed, the rule, its sources and a reproducer: [{HTML_NAME}]({HTML_NAME}). "
+            "The data: `matrix.json`."]
     return "\n".join(out) + "\n"
+
+
+CLAIM_MARKS = {"holds": "✓", "fails": "✗", "not measured": "?", "not judged": "–"}
 
 
 # GitHub Actions refuses a job summary over 1 MiB per step; stay under it with room to spare.
@@ -138,85 +195,196 @@ def step_summary(report: str, limit: int = STEP_SUMMARY_LIMIT) -> str:
     return report
 
 
-def family_table(matrix: dict, family: str, title: str, intro: str) -> list[str]:
-    rows = [row for row in matrix["rows"] if row["family"] == family]
-    if not rows:
-        return []
-    out = ["", f"## {title}", "", *([intro, ""] if intro else []),
-           "| cell | " + " | ".join(_md(c["key"]) for c in matrix["columns"]) + " |",
-           "|---|" + "---|" * len(matrix["columns"])]
-    for row in rows:
-        cells = [f"{row['cells'][c['key']]['glyph']} {_md(row['cells'][c['key']]['value'])}"
-                 if c["key"] in row["cells"] else "" for c in matrix["columns"]]
-        flag = " ≠" if row["differs"] else ""
-        out.append(f"| `{_md(row['id'])}`{flag} | " + " | ".join(cells) + " |")
+# --- shared context ------------------------------------------------------------------
+
+def answer_anchor(question_id: str, column_index: int) -> str:
+    return f"a-{question_id}-{column_index}"
+
+
+def differing_cells(matrix: dict) -> dict[str, dict[str, str]]:
+    """{row id: {column key: the default column's value}} for each cell whose value is not
+    its platform's default column's (both ran): what a variant changes, cell by cell."""
+    defaults = cols.default_columns(matrix["columns"])
+    out: dict[str, dict[str, str]] = {}
+    for row in matrix["rows"]:
+        for key, base in defaults.items():
+            cell, ref = row["cells"].get(key), row["cells"].get(base)
+            if key == base or not cell or not ref or cell["verdict"] in NOT_RUN or ref["verdict"] in NOT_RUN:
+                continue
+            if cell["value"] != ref["value"]:
+                out.setdefault(row["id"], {})[key] = ref["value"]
     return out
 
 
+def context(matrix: dict) -> dict:
+    ordered = cols.ordered(matrix["columns"])
+    observed = [c for c in ordered if c["kind"] == "observed"]
+    documented = [c for c in ordered if c["kind"] != "observed"]
+    differs = differing_cells(matrix)
+    differs_count: dict[str, int] = {}
+    for changed in differs.values():
+        for key in changed:
+            differs_count[key] = differs_count.get(key, 0) + 1
+    defaults = cols.default_columns(matrix["columns"])
+    return {"matrix": matrix, "observed": observed, "documented": documented, "labels": cols.labels(matrix["columns"]),
+            "answers": answers(matrix), "claims": check_claims(matrix), "beliefs": check_beliefs(matrix),
+            "recipes": recipes(matrix), "glyphs": GLYPHS, "differs": differs,
+            "differs_count": {c["key"]: (differs_count.get(c["key"], 0) if defaults.get(c["key"]) != c["key"]
+                                         else "the reference") for c in observed if c["key"] in defaults}}
+
+
+# --- HTML ----------------------------------------------------------------------------
+
 def _environment() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("matrix") / "templates"))
-    return jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["urlquote"] = lambda text: quote(str(text), safe="")
+    return env
+
+
+def hierarchy(matrix: dict) -> list[dict]:
+    """Families, each with groups of rows: a group is the protocol and the family's first
+    parameter (split by the next one when it would hold more than GROUP_LIMIT rows)."""
+    families: dict[str, list[dict]] = {}
+    for row in matrix["rows"]:
+        families.setdefault(row["family"], []).append(row)
+    order = [f for f in FAMILY_ORDER if f in families] + sorted(set(families) - set(FAMILY_ORDER))
+    out = []
+    for family in order:
+        groups: dict[str, list[dict]] = {}
+        for row in families[family]:
+            groups.setdefault(_group_key(row, 1), []).append(row)
+        split: dict[str, list[dict]] = {}
+        for key, rows in groups.items():
+            if len(rows) > GROUP_LIMIT:
+                for row in rows:
+                    split.setdefault(_group_key(row, 2), []).append(row)
+            else:
+                split[key] = rows
+        out.append({"family": family, "rows": families[family],
+                    "groups": [{"key": key, "rows": rows} for key, rows in split.items()]})
+    return out
+
+
+def _group_key(row: dict, depth: int) -> str:
+    parts = row["id"].split("/")[1:]
+    return " / ".join(parts[:1 + depth]) if len(parts) > 1 + depth else " / ".join(parts[:1])
+
+
+def row_label(row: dict, group: str) -> str:
+    """The row's id without its family and group: the group header already says them."""
+    rest = row["id"].split("/", 1)[1] if "/" in row["id"] else row["id"]
+    prefix = group.replace(" / ", "/")
+    return rest[len(prefix) + 1:] if rest.startswith(prefix + "/") else rest
 
 
 def page_data(matrix: dict) -> dict:
-    """What the page's script needs to open a cell. A cell's details repeat across
-    columns (one OS under four Pythons, a variant that changes nothing for that cell),
-    so each distinct cell is stored once and rows point at it by index."""
+    """What the page's script needs to draw a group's rows when it is opened and to open
+    a cell. A cell's details repeat across columns (one OS under four Pythons, a variant
+    that changes nothing for that cell), so each distinct cell is stored once and rows
+    point at it by index. The rows of the page are built only when their group opens,
+    which keeps a page of many records quick to load."""
+    os_of = {c["key"]: column_os(c) for c in matrix["columns"]}
+    groups = {row["id"]: (family["family"], group) for family in hierarchy(matrix)
+              for group in family["groups"] for row in group["rows"]}
     pool: dict[str, int] = {}
     rows = []
     for row in matrix["rows"]:
         cells = {}
         for key, cell in row["cells"].items():
-            details = json.dumps({k: v for k, v in cell.items() if k != "value"}, sort_keys=True, ensure_ascii=False)
+            glyph, label = badge(cell)
+            shown = dict(cell, behaviour=cell_behaviour(cell), badge=[glyph, _badge_class(label)],
+                         low=is_low(os_of[key], cell.get("expected")))
+            details = json.dumps(shown, sort_keys=True, ensure_ascii=False)
             cells[key] = pool.setdefault(details, len(pool))
-        rows.append({"id": row["id"], "family": row["family"], "test_id": row.get("test_id"),
+        family, group = groups[row["id"]]
+        rows.append({"id": row["id"], "family": row["family"], "group": f"{family}/{group['key']}",
+                     "label": row_label(row, group["key"]), "proto": row["params"].get("proto"),
+                     "deviates": bool(row.get("deviates")), "test_id": row.get("test_id"),
                      "reproducer": row.get("reproducer"), "cells": cells})
     return {"cells": [json.loads(details) for details in pool], "rows": rows}
 
 
+def _badge_class(label: str) -> str:
+    """The CSS class of a badge: the verdict, "known" for an explained deviation."""
+    return "known" if "(known)" in label else label.split(" ")[0]
+
+
+def _script_json(data) -> str:
+    """JSON for a script element: "<", ">" and "&" escaped so no value can close it."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e") \
+        .replace("&", "\\u0026")
+
+
 def html(matrix: dict) -> str:
     ctx = context(matrix)
-    # data for the page's script: "<" escaped so no value can close the script element
-    ctx["data"] = json.dumps(page_data(matrix), ensure_ascii=False) \
-        .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    ctx["colours"] = COLOURS
-    ctx["families"] = [f for f in FAMILY_ORDER if any(r["family"] == f for r in matrix["rows"])]
+    shown = ctx["observed"] + ctx["documented"]
+    page = page_data(matrix)
+    page["answers"] = {answer_anchor(row["question"]["id"], i): {
+        "ask": row["question"]["ask"], "column": c["key"], "text": row["answers"][c["key"]]["text"],
+        "evidence": row["answers"][c["key"]]["evidence"], "note": row["question"].get("note"),
+        "source": row["question"].get("source")}
+        for row in ctx["answers"]["rows"] for i, c in enumerate(shown)}
+    page["labels"] = ctx["labels"]
+    page["columns"] = [c["key"] for c in shown]
+    page["kinds"] = {c["key"]: c["kind"] for c in shown}
+    page["differs"] = ctx["differs"]
+    page["defaults"] = cols.default_columns(matrix["columns"])
+    ctx.update(data=_script_json(page), shown=shown, behaviours=BEHAVIOURS, behaviour_colours=BEHAVIOUR_COLOURS,
+               badge_colours=BADGE_COLOURS, hierarchy=hierarchy(matrix), answer_anchor=answer_anchor,
+               known_glyph=KNOWN_GLYPH, claim_marks=CLAIM_MARKS, badge_class=_badge_class,
+               titles={c["key"]: cols.title(c) for c in matrix["columns"]},
+               counts={c["key"]: _counts_words(column_counts(matrix, c["key"])) for c in ctx["observed"]},
+               html_name=HTML_NAME, documented_word=DOCUMENTED)
     return _environment().get_template("report.html").render(**ctx)
 
 
+# --- SVG -----------------------------------------------------------------------------
+
 def svg(matrix: dict) -> str:
-    """One stripe per column and family: a square per cell, coloured by verdict."""
-    columns = matrix["columns"]
-    per_row, size, gap = 48, 5, 1
-    label_w, family_w = 330, 60
-    rows_by_family = {f: [r for r in matrix["rows"] if r["family"] == f] for f in FAMILY_ORDER}
-    heights = {f: ((len(rs) + per_row - 1) // per_row) * (size + gap) for f, rs in rows_by_family.items() if rs}
-    block_h = sum(heights.values()) + 6 * len(heights)
-    width = label_w + family_w + per_row * (size + gap) + 10
-    height = 30 + len(columns) * (block_h + 10)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-           f'font-size="11" role="img" aria-label="dualstack-conformance matrix">',
+    """A picture of the answers grid: a row per question, a column per platform, each
+    answer coloured by behaviour and carrying its text and conformance glyph."""
+    ctx = context(matrix)
+    shown = ctx["observed"] + ctx["documented"]
+    grid = ctx["answers"]["rows"]
+    label_w, col_w, row_h, head_h = 300, 132, 22, 64
+    width = label_w + col_w * len(shown) + 10
+    height = head_h + row_h * len(grid) + 40
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           f'font-family="sans-serif" font-size="11" role="img" aria-label="Dual-stack answers per platform">',
            f'<rect width="{width}" height="{height}" fill="#fff"/>',
-           '<text x="4" y="16" font-size="13" font-weight="bold">dualstack-conformance: a square per cell, '
-           'coloured by verdict</text>']
-    y = 30
-    for column in columns:
-        title = jinja2.utils.markupsafe.escape(column_title(column))
-        out.append(f'<text x="4" y="{y + 10}">{title}</text>')
-        fy = y
-        for family, rows in rows_by_family.items():
-            if not rows:
-                continue
-            out.append(f'<text x="{label_w}" y="{fy + 7}" fill="#57606a">{family}</text>')
-            for i, row in enumerate(rows):
-                cell = row["cells"].get(column["key"])
-                colour = COLOURS.get(cell["verdict"], "#eaeef2") if cell else "#eaeef2"
-                verdict = cell["verdict"] if cell else None
-                stroke = ' stroke="#8c959f" stroke-width="0.5"' if verdict == "documented" else ""
-                x = label_w + family_w + (i % per_row) * (size + gap)
-                cy = fy + (i // per_row) * (size + gap)
-                out.append(f'<rect x="{x}" y="{cy}" width="{size}" height="{size}" fill="{colour}"{stroke}/>')
-            fy += heights[family] + 6
-        y += block_h + 10
+           '<text x="6" y="18" font-size="14" font-weight="bold">Dual-stack sockets: the answers, per platform</text>',
+           '<text x="6" y="34" fill="#57606a">colour = behaviour · ✓ matches the docs · ◇ documented, not measured'
+           ' · ? not documented</text>']
+    for i, c in enumerate(shown):
+        x = label_w + i * col_w
+        words = ctx["labels"][c["key"]].split(" · ")
+        lines = [" · ".join(words[:-1]) or words[0], words[-1] if len(words) > 1 else ""]
+        style = ' font-style="italic"' if c["kind"] != "observed" else ""
+        for j, line in enumerate(lines):
+            out.append(f'<text x="{x + 4}" y="{head_h - 18 + j * 12}"{style}>{escape(_clip(line, 21))}</text>')
+    for r, row in enumerate(grid):
+        y = head_h + r * row_h
+        out.append(f'<text x="6" y="{y + 15}">{escape(_clip(row["question"]["short"], 46))}</text>')
+        for i, c in enumerate(shown):
+            a = row["answers"][c["key"]]
+            fill, edge = BEHAVIOUR_COLOURS[a["behaviour"]]
+            x = label_w + i * col_w
+            dash = ' stroke-dasharray="3 2"' if a["documented"] else ""
+            out.append(f'<rect x="{x + 1}" y="{y + 1}" width="{col_w - 2}" height="{row_h - 2}" fill="{fill}" '
+                       f'stroke="{edge}"{dash}/>')
+            out.append(f'<text x="{x + 5}" y="{y + 15}">{escape(a["glyph"])} {escape(_clip(a["text"], 19))}</text>')
+    y = head_h + row_h * len(grid) + 20
+    x = 6
+    for name, label in BEHAVIOURS.items():
+        fill, edge = BEHAVIOUR_COLOURS[name]
+        out.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{fill}" stroke="{edge}"/>')
+        out.append(f'<text x="{x + 16}" y="{y}">{escape(label)}</text>')
+        x += 28 + 6 * len(label)
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[:size - 1] + "…"
+

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from matrix import merge, record, render
 from matrix.beliefs import check_beliefs, recipes
 from matrix.diff import as_markdown as diff_markdown
 from matrix.diff import diff
-from tests.conftest import run_dualstack
+from tests.conftest import ROOT, run_dualstack
 
 
 def variant_of(run_file: Path, folder: Path, variant: str, mutate=None) -> Path:
@@ -34,7 +35,9 @@ def test_report_writes_four_files_and_documented_columns(run_file, tmp_path):
     assert list(kinds.values()).count("observed") == 1
     assert {"documented-windows", "documented-darwin", "documented-freebsd", "documented-openbsd"} <= set(kinds)
     md = (tmp_path / "rep" / "behavior-report.md").read_text()
-    assert "## Documented, not observed" in md and "## Beliefs checked" in md and "## Portable recipes" in md
+    assert md.index("## Answers") < md.index("## The blog's claims, checked") < md.index("## Summary") \
+        < md.index("## Platforms") < md.index("## The cells")
+    assert "Documented, not observed (◇): " in md
     html = (tmp_path / "rep" / "behavior-report.html").read_text()
     assert "http://" not in html.replace("http://www.w3.org", "") and "<script src" not in html  # self-contained
 
@@ -54,9 +57,8 @@ def test_rows_where_platforms_differ_are_grouped_by_value(run_file, tmp_path):
 def test_beliefs_are_judged_per_column(run_file):
     matrix = merge.merge(merge.load_runs([run_file]))
     beliefs = {b["claim"]: b for b in check_beliefs(matrix)}
-    always = beliefs["Binding 0.0.0.0:P and [::]:P always conflicts."]["verdicts"][0]
-    assert always["verdict"] == "fails"  # with IPV6_V6ONLY=1 both bind
-    assert all("v6only=1" in a["id"] for a in always["against"])
+    loopback = beliefs["A socket bound to ::1 also answers on 127.0.0.1."]["verdicts"][0]
+    assert loopback["verdict"] == "fails"  # refused, or no ::1 to bind: never served
     mapped = beliefs["IPv4 clients appear as ::ffff:a.b.c.d on a dual-stack socket."]["verdicts"][0]
     assert mapped["verdict"] == "holds" and len(mapped["cells"]) == 2
 
@@ -164,7 +166,9 @@ def test_the_page_stores_each_distinct_cell_once_and_loses_nothing(run_file, tmp
     for row, page_row in zip(matrix["rows"], page["rows"], strict=True):
         assert page_row["reproducer"] == row["reproducer"] and page_row["test_id"] == row["test_id"]
         for key, cell in row["cells"].items():
-            assert page["cells"][page_row["cells"][key]] == {k: v for k, v in cell.items() if k != "value"}
+            stored = page["cells"][page_row["cells"][key]]
+            assert {k: stored[k] for k in cell} == cell  # and how it reads: behaviour, badge, confidence
+            assert set(stored) - set(cell) == {"behaviour", "badge", "low"}
     observed = sum(len(r["cells"]) for r in matrix["rows"])
     assert len(page["cells"]) < observed * 0.6  # the two identical columns share their cells
 
@@ -184,7 +188,7 @@ def test_report_appends_to_the_step_summary(run_file, tmp_path):
     out = run_dualstack("report", str(run_file), "--out", str(tmp_path / "rep"), "--step-summary", str(summary))
     assert out.returncode == 0, out.stderr
     text = summary.read_text()
-    assert text.startswith("earlier step\n# Dual-stack socket behaviour report") and "## Beliefs checked" in text
+    assert text.startswith("earlier step\n# Dual-stack socket behaviour report") and "## Answers" in text
     out = run_dualstack("report", str(run_file), "--out", str(tmp_path / "rep"),
                         "--step-summary", str(tmp_path / "missing" / "summary.md"))
     assert out.returncode == 2 and "--step-summary" in out.stderr and "Traceback" not in out.stderr
@@ -236,3 +240,43 @@ def test_the_markdown_diff_stays_short_when_a_whole_column_goes(run_file, tmp_pa
     md = diff_markdown(result, limit=10)
     assert md.count("| gone |") == 10 and f"| … | {len(result['gone']) - 10} more |" in md
     assert f"0 changed, {len(result['new'])} new, {len(result['gone'])} gone" in md
+
+
+@pytest.fixture(scope="module")
+def committed() -> dict:
+    """The matrix of this machine's committed records, documented columns included, as
+    dualstack report builds it."""
+    from conformance.documented import documented_columns
+    runs = merge.load_runs(sorted((ROOT / "reports" / "runs").glob("*.json")))
+    return merge.merge(runs, documented_columns({data["platform"]["os"] for _, data in runs}))
+
+
+def sections(md: str) -> dict[str, str]:
+    return {part.splitlines()[0]: part.split("\n", 1)[1] for part in md.split("\n## ")[1:]}
+
+
+def test_the_markdown_opens_with_the_answers_and_stays_small_for_github(committed):
+    md = render.markdown(committed)
+    found = sections(md)
+    assert list(found)[:4] == ["Answers", "The blog's claims, checked", "Summary", "Platforms"]
+    assert all(body.strip() for body in found.values())  # no empty section
+    assert len(md.encode()) < 100_000
+    assert "[behavior-report.html](behavior-report.html)" in md
+    answers_table = found["Answers"]
+    assert "| Does a TCP socket on \\[::\\] serve an IPv4 client (IPV6_V6ONLY left alone)? |" in answers_table
+    assert "`*:P v6only:0`" in answers_table and "`[::]:P v6only:1`" in answers_table
+
+
+def test_code_spans_hold_no_html_entities_and_ranges_are_words(committed):
+    md = render.markdown(committed)
+    spans = re.findall(r"(`+)(.+?)\1", md)
+    assert spans and not [text for _, text in spans if re.search(r"&#?\w+;", text)]
+    assert any("[::]" in text for _, text in spans)  # shown as it is, not as &#91;::&#93;
+    summary = sections(md)["Summary"]
+    assert "| 429 | 352 conform · 5 informational · 72 cannot run |" in summary  # words, not "✓ 352 – 72"
+
+
+def test_the_svg_is_a_picture_of_the_answers(committed):
+    picture = render.svg(committed)
+    assert picture.count("<rect") > 15 * len(committed["columns"])  # a cell per question and platform
+    assert "conflict at bind" in picture and "◇" in picture and "not documented" in picture

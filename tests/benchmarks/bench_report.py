@@ -1,6 +1,8 @@
-"""Benchmark the report: merge and render 50 full-size run records (every family, every
-cell), and report the time and the peak resident memory. Not a test: it reports, it does not
-assert. The records are made from one real run of this machine, each with its own
+"""Benchmark the report: merge and render this machine's committed records
+(reports/runs/) and then 50 full-size run records (every family, every cell), and report
+the render time, the peak resident memory, the sizes, and when the HTML page is usable
+(DOMContentLoaded, median of 5 loads in headless Chromium). Not a test: it reports, it does
+not assert. The 50 records are copies of this machine's default record, each with its own
 platform key and a share of changed observations so that rows differ.
 
     python tests/benchmarks/bench_report.py [--records N]
@@ -10,13 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from conformance.documented import documented_columns
 from matrix import merge, render
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = ROOT / "reports" / "runs"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
 
 
 def peak_rss_mib() -> float:
@@ -41,28 +50,61 @@ def make_records(base: dict, count: int, folder: Path) -> list[Path]:
     return paths
 
 
+def dom_content_loaded_ms(page: Path) -> float | None:
+    """Median DOMContentLoaded of five loads of the page in headless Chromium, or None
+    without Playwright or a Chromium."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if chromium is None:
+        return None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
+        try:
+            times = []
+            for _ in range(5):
+                tab = browser.new_page(viewport={"width": 1400, "height": 900})
+                tab.goto(page.as_uri())
+                times.append(tab.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"))
+                tab.close()
+        finally:
+            browser.close()
+    return statistics.median(times)
+
+
+def measure(name: str, paths: list[Path], folder: Path) -> None:
+    rss_before = peak_rss_mib()
+    start = time.perf_counter()
+    runs = merge.load_runs(paths)
+    matrix = merge.merge(runs, documented_columns({data["platform"]["os"] for _, data in runs}))
+    merged = time.perf_counter()
+    outputs = {"md": render.markdown(matrix), "html": render.html(matrix), "svg": render.svg(matrix),
+               "json": json.dumps(matrix)}
+    done = time.perf_counter()
+    rss_after = peak_rss_mib()
+    page = folder / f"{name}.html"
+    page.write_text(outputs["html"], encoding="utf-8")
+    loaded = dom_content_loaded_ms(page)
+    sizes = ", ".join(f"{k} {len(v.encode()) / 1e6:.2f} MB" for k, v in outputs.items())
+    usable = f"DOMContentLoaded {loaded:.0f} ms" if loaded is not None else "DOMContentLoaded not measured " \
+        "(pip install playwright; apt-get install chromium)"
+    print(f"report, {name}: {len(paths)} records x {len(matrix['rows'])} cells: load+validate+merge "
+          f"{merged - start:.2f} s, render {done - merged:.2f} s; peak RSS {rss_after:.0f} MiB (was "
+          f"{rss_before:.0f} MiB before loading); {usable}; {sizes}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50, help="run records to merge (default 50)")
     args = parser.parse_args()
+    committed = sorted(RUNS.glob("*.json"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--out", str(folder / "base.json"),
-                        "-n", "2", "--", "-q"], check=True, capture_output=True)
-        base = json.loads((folder / "base.json").read_text())
-        paths = make_records(base, args.records, folder)
-        rss_before = peak_rss_mib()
-        start = time.perf_counter()
-        matrix = merge.merge(merge.load_runs(paths))
-        merged = time.perf_counter()
-        outputs = {"md": render.markdown(matrix), "html": render.html(matrix), "svg": render.svg(matrix),
-                   "json": json.dumps(matrix)}
-        done = time.perf_counter()
-        rss_after = peak_rss_mib()
-    sizes = ", ".join(f"{k} {len(v) / 1e6:.1f} MB" for k, v in outputs.items())
-    print(f"report: {len(paths)} records x {len(base['results'])} cells: load+validate+merge "
-          f"{merged - start:.2f} s, render {done - merged:.2f} s, total {done - start:.2f} s; "
-          f"peak RSS {rss_after:.0f} MiB (was {rss_before:.0f} MiB before loading) ({sizes})")
+        measure("this machine", committed, folder)
+        base = json.loads(next(p for p in committed if p.stem.endswith("-default")).read_text())
+        measure(f"{args.records} records", make_records(base, args.records, folder), folder)
 
 
 if __name__ == "__main__":
