@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from conformance.catalogue import expectation_files, load_toml
+from conformance.datafiles import expectation_files, load_toml
 
 
 @cache

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.catalogue import load_toml
+from conformance.datafiles import load_toml
 from matrix import columns, merge, render
 from matrix.answers import answers
 from matrix.beliefs import recipes
