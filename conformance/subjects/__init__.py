@@ -312,21 +312,19 @@ def listening(text: str, port: int, platform: str, proto: str = "tcp") -> list[s
     if platform.startswith("linux"):
         summaries = [_ss_summary(line) for line in text.splitlines() if line.strip()]
         return [s for s in summaries if re.search(rf"[.:]{port}\b", s.split()[0])]
+    # Windows: Proto Local Foreign State PID. BSD and macOS: Proto Recv-Q Send-Q Local Foreign State,
+    # the protocol tcp4/tcp6/tcp46 (macOS, FreeBSD) or tcp/tcp6 (OpenBSD). A UDP line has no State.
+    local, state, listen = (1, 3, "LISTENING") if platform == "win32" else (3, -1, "LISTEN")
+    port_at_end = re.compile(rf"[.:]{port}$")
     found = []
     for line in text.splitlines():
         fields = line.split()
-        if platform == "win32":  # Proto  Local  Foreign  State  PID (UDP: no State)
-            if proto == "udp" and len(fields) >= 4 and fields[0] == "UDP" and fields[1].endswith(f":{port}"):
-                found.append(" ".join(fields[:2]))
-            elif len(fields) >= 4 and fields[3] == "LISTENING" and fields[1].endswith(f":{port}"):
-                found.append(" ".join([fields[0], fields[1], fields[3]]))
-        # Proto Recv-Q Send-Q Local Foreign (state): tcp4/tcp6/tcp46 on macOS and FreeBSD, tcp/tcp6 on
-        # OpenBSD; the same udp* lines without a state
-        elif proto == "udp" and len(fields) >= 5 and fields[0].startswith("udp") and re.search(rf"[.:]{port}$",
-                                                                                               fields[3]):
-            found.append(" ".join([fields[0], fields[3]]))
-        elif len(fields) >= 6 and fields[-1] == "LISTEN" and re.search(rf"[.:]{port}$", fields[3]):
-            found.append(" ".join([fields[0], fields[3], fields[-1]]))
+        if len(fields) < 4 or not fields[0].lower().startswith(proto) or not port_at_end.search(fields[local]):
+            continue
+        if proto == "udp":
+            found.append(" ".join([fields[0], fields[local]]))
+        elif fields[state] == listen:
+            found.append(" ".join([fields[0], fields[local], fields[state]]))
     return found
 
 
