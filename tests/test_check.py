@@ -16,7 +16,10 @@ import jsonschema
 import pytest
 
 from conformance import check
-from conformance.subjects import Unavailable, go_binary
+from conformance.check import answer, environments, result
+from conformance.check.answer import Listener
+from conformance.check.command import build_parser
+from conformance.subjects import Unavailable, go_binary, listening
 from matrix import record
 from matrix.beliefs import recipes
 from tests.conftest import ROOT, run_dualstack
@@ -280,7 +283,7 @@ def interrupt_during_the_wait(script, tmp_path, *variant: str) -> None:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert process.returncode == check.EXIT_INTERRUPTED, stderr
+    assert process.returncode == result.EXIT_INTERRUPTED, stderr
     assert stderr == "dualstack check: interrupted; the server and everything it started were ended\n"
     assert not [pid for pid in server if alive(pid)]
 
@@ -316,7 +319,7 @@ class FakeRuntimes:
 @pytest.mark.skipif(shutil.which("env") is None, reason="needs env(1)")
 def test_a_runtime_from_conformance_runtimes_wraps_the_check_or_is_skipped_with_its_reason(monkeypatch):
     monkeypatch.setitem(sys.modules, "conformance.runtimes", FakeRuntimes)
-    assert list(check.known_runtimes()) == ["host", "through-env", "absent"]
+    assert list(environments.known_runtimes()) == ["host", "through-env", "absent"]
     checked = check.check([PYTHON, "-m", "http.server", "--bind", "::", "{port}"], runtime="all")
     record.validate(checked.data, "check-1")
     envs = {env["name"]: env for env in checked.data["environments"]}
@@ -331,25 +334,42 @@ def test_a_runtime_from_conformance_runtimes_wraps_the_check_or_is_skipped_with_
 def test_nothing_checked_is_not_a_pass(monkeypatch):
     monkeypatch.setitem(sys.modules, "conformance.runtimes", FakeRuntimes)
     checked = check.check([PYTHON, "-m", "http.server", "{port}"], runtime="absent")
-    assert checked.exit_status == check.EXIT_USAGE
+    assert checked.exit_status == result.EXIT_USAGE
     assert "nothing checked" in checked.text
 
 
 # --- what it says -------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("line", "listener"), [
-    ("*:8080 v6only:0", check.Listener("::", 0)),  # ss, [::] dual-stack
-    ("[::]:8080 v6only:1", check.Listener("::", 1)),
-    ("0.0.0.0:8080", check.Listener("0.0.0.0", None)),
-    ("[::1]:8080 v6only:1", check.Listener("::1", 1)),
-    ("tcp46 0 0 *.8080 *.* LISTEN", check.Listener("::", 0)),  # macOS / FreeBSD netstat -an
-    ("tcp6 0 0 *.8080 *.* LISTEN", check.Listener("::", 1)),
-    ("tcp4 0 0 127.0.0.1.8080 *.* LISTEN", check.Listener("127.0.0.1", None)),
-    ("TCP [::]:8080 [::]:0 LISTENING 4242", check.Listener("::", None)),  # Windows netstat -ano
-    ("UDP 0.0.0.0:8080 *:* 4242", check.Listener("0.0.0.0", None)),
+    ("*:8080 v6only:0", Listener("::", 0)),  # ss, [::] dual-stack
+    ("[::]:8080 v6only:1", Listener("::", 1)),
+    ("0.0.0.0:8080", Listener("0.0.0.0", None)),
+    ("[::1]:8080 v6only:1", Listener("::1", 1)),
+    ("tcp46 0 0 *.8080 *.* LISTEN", Listener("::", 0)),  # macOS / FreeBSD netstat -an
+    ("tcp6 0 0 *.8080 *.* LISTEN", Listener("::", 1)),
+    ("tcp4 0 0 127.0.0.1.8080 *.* LISTEN", Listener("127.0.0.1", None)),
+    ("TCP [::]:8080 [::]:0 LISTENING 4242", Listener("::", None)),  # Windows netstat -ano
+    ("UDP 0.0.0.0:8080 *:* 4242", Listener("0.0.0.0", None)),
+    # as conformance.subjects.listeners cuts them: protocol, address (and state)
+    ("tcp46 *.8080 LISTEN", Listener("::", 0)),
+    ("udp6 *.8080", Listener("::", 1)),
+    ("tcp *.8080 LISTEN", Listener("0.0.0.0", None)),  # OpenBSD: tcp is IPv4, tcp6 IPv6
+    ("TCP [::]:8080 LISTENING", Listener("::", None)),
+    ("UDP [::1]:8080", Listener("::1", None)),
 ])
 def test_listing_lines_of_every_tool_are_read(line, listener):
-    assert check.parse_listener(line) == listener
+    assert answer.parse_listener(line) == listener
+
+
+@pytest.mark.parametrize(("name", "platform", "port", "shape"), [
+    ("macos-netstat-an.txt", "darwin", 8809, "dual-stack"),
+    ("freebsd-netstat-na.txt", "freebsd14", 3080, "ipv6-only"),
+    ("openbsd-netstat-a.txt", "openbsd7", 5556, "ipv4-only"),
+    ("windows-netstat-ano-listening.txt", "win32", 443, "ipv4-only"),
+])
+def test_the_shape_of_each_oss_real_listing_as_the_server_runner_reads_it(name, platform, port, shape):
+    text = (ROOT / "tests" / "fixtures" / "listings" / name).read_text()
+    assert answer.shape(listening(text, port, platform)) == shape
 
 
 @pytest.mark.parametrize(("lines", "shape"), [
@@ -362,7 +382,7 @@ def test_listing_lines_of_every_tool_are_read(line, listener):
     (None, "unknown"),
 ])
 def test_the_listeners_shape(lines, shape):
-    assert check.shape(lines) == shape
+    assert answer.shape(lines) == shape
 
 
 def test_every_recipe_a_fix_names_serves_both_families_in_the_report():
@@ -370,7 +390,7 @@ def test_every_recipe_a_fix_names_serves_both_families_in_the_report():
     TCP and UDP, and works on at least one observed column."""
     matrix = json.loads((ROOT / "reports" / "matrix.json").read_text())
     working = {(r["kind"], r["proto"], r["bind"], r["v6only"], r["reuse"]) for r in recipes(matrix) if r["works"]}
-    named = [r for rule in check.rules() for r in rule.get("recipes", [])]
+    named = [r for rule in answer.rules() for r in rule.get("recipes", [])]
     assert named
     for recipe in named:
         for proto in ("tcp", "udp"):
@@ -378,7 +398,7 @@ def test_every_recipe_a_fix_names_serves_both_families_in_the_report():
 
 
 def test_every_rule_has_a_meaning_and_a_fix_comes_with_recipes():
-    for rule in check.rules():
+    for rule in answer.rules():
         assert rule["means"]
         assert bool(rule.get("fix")) == bool(rule.get("recipes")), rule
         assert set(rule) <= {"shape", "ipv4", "ipv6", "means", "fix", "recipes"}, rule
@@ -431,7 +451,7 @@ def test_every_check_command_the_readme_shows_parses():
     for line in shown:
         words = line.split()[2:]
         own = words[: words.index("--")]
-        check.build_parser().parse_args(own)
+        build_parser().parse_args(own)
         assert "--port-env" in own or any("{port}" in w for w in words[words.index("--"):]), line
 
 
@@ -442,7 +462,7 @@ def test_the_action_passes_only_options_dualstack_check_has():
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     run = next(s["run"] for s in action["runs"]["steps"] if s.get("id") == "check")
     options = set(re.findall(r"(--[a-z-]+)", run.split("eval")[0]))
-    known = {opt for a in check.build_parser()._actions for opt in a.option_strings}
+    known = {opt for a in build_parser()._actions for opt in a.option_strings}
     assert options and options <= known, options - known
     assert all(re.fullmatch(r"[0-9a-f]{40}", s["uses"].split("@")[1]) for s in action["runs"]["steps"] if "uses" in s)
 

@@ -126,6 +126,32 @@ def test_a_subject_listening_where_no_client_reaches_is_found_by_the_listing_too
     assert run.listeners == ["127.0.0.2:P"]
 
 
+HAS_SS = LINUX and shutil.which("ss") is not None
+
+
+@pytest.mark.skipif(not HAS_SS, reason="reads ss (iproute2: apt-get install iproute2)")
+@pytest.mark.parametrize("proto", ["tcp", "udp"])
+def test_the_listing_tool_shows_a_real_socket_on_the_port_with_its_v6only(proto):
+    with free() as port, socket.socket(socket.AF_INET6, socket.SOCK_STREAM if proto == "tcp" else
+                                       socket.SOCK_DGRAM) as server:
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        server.bind(("::", port))
+        if proto == "tcp":
+            server.listen()
+        assert subjects.listeners(port, proto) == [f"[::]:{port} v6only:1"]
+        assert subjects.listeners(port, "udp" if proto == "tcp" else "tcp") == []  # the other protocol's table
+
+
+def test_a_server_started_has_its_environment_its_folder_and_one_file_for_both_streams(tmp_path):
+    script = "import os, sys; print(os.environ['PORT'], os.getcwd()); sys.exit('and on stderr')"
+    process = subjects.start([sys.executable, "-c", script], tmp_path / "output", cwd=tmp_path, env={"PORT": "8"})
+    try:
+        process.wait(timeout=30)
+    finally:
+        subjects.kill(process)
+    assert (tmp_path / "output").read_text().splitlines() == [f"8 {tmp_path}", "and on stderr"]
+
+
 def test_missing_tools_are_named():
     from conformance.subjects import Unavailable
     with pytest.raises(Unavailable, match="no_such_package is not installed"):

@@ -1,10 +1,15 @@
-"""Server subjects: real servers started as their users start them, probed from an
-IPv4, an IPv4-mapped and an IPv6 client, then always killed.
+"""The server runner: real servers started as their users start them, probed from an
+IPv4, an IPv4-mapped and an IPv6 client, listed by the platform's own tool, then always
+killed. The subjects family (conformance/families/subjects.py) runs its catalogue of
+servers through it, and ``dualstack check`` (conformance/check/) a user's own server.
 
-A subject runs in its own process group (its own session on POSIX) so that it and any
+A server runs in its own process group (its own session on POSIX) so that it and any
 workers it forks are killed together, on every path: a failed probe, a server that never
 becomes ready, an interrupted run. Readiness is a bounded poll: connect attempts on
 loopback, until one succeeds, the server exits, or the deadline.
+
+The public calls: ``start`` and ``kill`` a server, ``wait_ready`` for it, ``listeners``
+on its port (TCP or UDP), and ``run_subject`` for all of it at once.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.errnames import describe
 from conformance.scratch import scratch_folder
+from conformance.sockets import client_socket_family, connect_outcome
+from conformance.vocabulary import CLIENTS, Outcome
 
 HERE = Path(__file__).parent
 READY_DEADLINE = 10.0  # uvicorn with two workers takes a second or two; a broken subject hits this
@@ -37,8 +46,6 @@ BUILD_TIMEOUT = 300.0
 POLL = 0.05  # how often readiness is re-checked
 LISTING_EVERY = 0.5  # how often the (slower) listing tool is asked instead; also the longest connect round
 WINDOWS = os.name == "nt"
-CLIENTS = {"ipv4": (socket.AF_INET, "127.0.0.1"), "mapped": (socket.AF_INET6, "::ffff:127.0.0.1"),
-           "ipv6": (socket.AF_INET6, "::1")}
 HTTP_REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
 
 
@@ -122,13 +129,21 @@ def _missing(tool: str):
 
 # --- one run of a subject -------------------------------------------------------------
 
-def start(command: list[str], logs: Path) -> subprocess.Popen:
+def start(command: list[str], output: Path, *, errors: Path | None = None, cwd: str | Path | None = None,
+          env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """A server in a process group of its own (a session on POSIX), so that ``kill`` ends
+    it and everything it forks together. Its standard output goes into the file
+    ``output``, its standard error too unless ``errors`` names a file of its own; ``env``
+    is added to this process's environment, with PYTHONUNBUFFERED so that a Python
+    server's last words reach the file before it dies."""
     kwargs = {"start_new_session": True} if not WINDOWS else {
         "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=logs, env=env,
-                                **kwargs)
+    environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    with contextlib.ExitStack() as files:
+        out = files.enter_context(open(output, "wb"))
+        err = subprocess.STDOUT if errors is None else files.enter_context(open(errors, "wb"))
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd,
+                                env=environment, **kwargs)
 
 
 def kill(process: subprocess.Popen) -> None:
@@ -213,7 +228,7 @@ def _live_members(pgid: int) -> list[int] | None:
     return members
 
 
-READY_CLIENTS = ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1"))
+READY_CLIENTS = (CLIENTS["ipv4"], CLIENTS["ipv6"])
 
 
 def _connects(port: int, wait: float) -> bool:
@@ -222,14 +237,14 @@ def _connects(port: int, wait: float) -> bool:
     the other would spend most of the readiness deadline on the wrong family."""
     opened: list[socket.socket] = []
     try:
-        for family, host in READY_CLIENTS:
+        for client in READY_CLIENTS:
             try:
-                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock = socket.socket(client_socket_family(client), socket.SOCK_STREAM)
             except OSError:  # no such family here
                 continue
             opened.append(sock)
             sock.setblocking(False)
-            sock.connect_ex((host, port))
+            sock.connect_ex((client.address, port))
         pending = list(opened)
         end = time.monotonic() + wait
         while pending and (remaining := end - time.monotonic()) > 0:
@@ -265,58 +280,58 @@ def wait_ready(process: subprocess.Popen, port: int, deadline: float) -> str:
 
 
 def probe(port: int, client: str, http: bool) -> str:
-    family, host = CLIENTS[client]
     try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
+        with socket.socket(client_socket_family(CLIENTS[client]), socket.SOCK_STREAM) as sock:
             sock.settimeout(PROBE_DEADLINE)
-            sock.connect((host, port))
+            sock.connect((CLIENTS[client].address, port))
             if not http:
-                return "ok"
+                return Outcome.OK
             sock.sendall(HTTP_REQUEST)
-            return "ok" if sock.recv(64).startswith(b"HTTP/") else "no-http-answer"
-    except ConnectionRefusedError:
-        return "refused"
-    except TimeoutError:
-        return "timeout"
+            return Outcome.OK if sock.recv(64).startswith(b"HTTP/") else "no-http-answer"
     except OSError as exc:
-        from conformance.errnames import describe
-        name = describe(exc)[0]
-        return "unreachable" if name in ("ENETUNREACH", "EHOSTUNREACH") else f"error:{name}"
+        outcome = connect_outcome(exc)
+        return f"error:{describe(exc)[0]}" if outcome == Outcome.CONNECT_ERROR else outcome
 
 
-def listing_command(platform: str) -> list[list[str]] | None:
-    """The platform's own listing tool for TCP listeners (None: none we read)."""
+def listing_command(platform: str, proto: str = "tcp") -> list[list[str]] | None:
+    """The platform's own listing tool for TCP listeners or UDP sockets (None: none we read)."""
     if platform.startswith("linux"):
-        return [["ss", "-tlneH"]] if shutil.which("ss") else None
+        return [["ss", f"-{proto[0]}lneH"]] if shutil.which("ss") else None
     if platform == "darwin" or platform.startswith(("freebsd", "openbsd")):
-        return [["netstat", "-an", "-p", "tcp"]]
+        return [["netstat", "-an", "-p", proto]]
     if platform == "win32":
-        return [["netstat", "-ano", "-p", "TCPv6"], ["netstat", "-ano", "-p", "TCP"]]
+        return [["netstat", "-ano", "-p", f"{proto.upper()}v6"], ["netstat", "-ano", "-p", proto.upper()]]
     return None
 
 
-def listening(text: str, port: int, platform: str) -> list[str]:
+def listening(text: str, port: int, platform: str, proto: str = "tcp") -> list[str]:
     """The listeners on ``port`` in the tool's output, each cut to what identifies it and
-    stays the same from run to run: protocol, local address, state (BSD/macOS/Windows) or
-    local address and v6only (ss). Queue counters and Windows' owning PID are dropped."""
+    stays the same from run to run: protocol, local address, state (BSD/macOS/Windows; a
+    UDP socket has none) or local address and v6only (ss). Queue counters and Windows'
+    owning PID are dropped."""
     if platform.startswith("linux"):
         summaries = [_ss_summary(line) for line in text.splitlines() if line.strip()]
         return [s for s in summaries if re.search(rf"[.:]{port}\b", s.split()[0])]
+    # Windows: Proto Local Foreign State PID. BSD and macOS: Proto Recv-Q Send-Q Local Foreign State,
+    # the protocol tcp4/tcp6/tcp46 (macOS, FreeBSD) or tcp/tcp6 (OpenBSD). A UDP line has no State.
+    local, state, listen = (1, 3, "LISTENING") if platform == "win32" else (3, -1, "LISTEN")
+    port_at_end = re.compile(rf"[.:]{port}$")
     found = []
     for line in text.splitlines():
         fields = line.split()
-        if platform == "win32":  # Proto  Local  Foreign  State  PID
-            if len(fields) >= 4 and fields[3] == "LISTENING" and fields[1].endswith(f":{port}"):
-                found.append(" ".join([fields[0], fields[1], fields[3]]))
-        # Proto Recv-Q Send-Q Local Foreign (state): tcp4/tcp6/tcp46 on macOS and FreeBSD, tcp/tcp6 on OpenBSD
-        elif len(fields) >= 6 and fields[-1] == "LISTEN" and re.search(rf"[.:]{port}$", fields[3]):
-            found.append(" ".join([fields[0], fields[3], fields[-1]]))
+        if len(fields) < 4 or not fields[0].lower().startswith(proto) or not port_at_end.search(fields[local]):
+            continue
+        if proto == "udp":
+            found.append(" ".join([fields[0], fields[local]]))
+        elif fields[state] == listen:
+            found.append(" ".join([fields[0], fields[local], fields[state]]))
     return found
 
 
-def listeners(port: int) -> list[str] | None:
-    """What the platform's own listing tool shows for the port (None: no tool here)."""
-    commands = listing_command(sys.platform)
+def listeners(port: int, proto: str = "tcp") -> list[str] | None:
+    """What the platform's own listing tool shows for the port: the TCP listeners, or the
+    UDP sockets bound to it (None: no tool here)."""
+    commands = listing_command(sys.platform, proto)
     if commands is None:
         return None
     try:
@@ -324,7 +339,7 @@ def listeners(port: int) -> list[str] | None:
                        for command in commands)
     except (OSError, subprocess.SubprocessError):
         return None
-    return listening(text, port, sys.platform)
+    return listening(text, port, sys.platform, proto)
 
 
 def _ss_summary(line: str) -> str:
@@ -340,7 +355,7 @@ def run_subject(command: list[str], port: int, http: bool, ready_deadline: float
     # Windows: the logs stay open in the dying tree for a moment after taskkill (WinError 32);
     # a folder left behind in the temp dir is no reason to lose the observation
     with tempfile.TemporaryDirectory(prefix="dualstack-subject-", ignore_cleanup_errors=True) as logs:
-        process = start(command, Path(logs))
+        process = start(command, Path(logs) / "stdout", errors=Path(logs) / "stderr", cwd=logs)
         try:
             state = wait_ready(process, port, ready_deadline)
             run = Run(outcome=state)
