@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from conformance.interrupts import terminate_as_interrupt
 from conformance.scratch import SHARED_TMP
 from conformance.vocabulary import ExitStatus
 
@@ -84,23 +85,6 @@ def run_child(command: list[str], scratch: Path) -> int:
         raise
     finally:
         sweep(marker)
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt():
-    """SIGTERM ends a run the way Ctrl-C does (no record replaced, children ended)."""
-    if os.name != "posix":
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def end_child(child: subprocess.Popen) -> None:

@@ -16,7 +16,8 @@ for name in {POSIX_ONLY!r}:
 import conformance, matrix
 for package in (conformance, matrix):
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        if not info.name.startswith("conformance.suite"):  # pytest's modules, loaded by pytest
+        # pytest's modules are loaded by pytest; a __main__ runs its command when imported
+        if not info.name.startswith("conformance.suite") and not info.name.endswith(".__main__"):
             importlib.import_module(info.name)
 from conformance.cli import selected_variants
 print(selected_variants("default"), len(selected_variants("all")))

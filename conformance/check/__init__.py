@@ -39,11 +39,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.check import result
-from conformance.check.command import add_parser, ended_like_ctrl_c, parse
+from conformance.check.command import add_parser, parse
 from conformance.check.environments import HOST, asked
 from conformance.check.inside import answer_inside, check_in
 from conformance.check.request import DEFAULT_TIMEOUT, Request, UsageError, check_request, expected
 from conformance.check.text import render
+from conformance.interrupts import terminate_as_interrupt
 
 __all__ = ["Checked", "UsageError", "check", "main", "register"]
 
@@ -82,7 +83,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        with ended_like_ctrl_c():
+        with terminate_as_interrupt():
             args, request = parse(argv)
             if args.inner:  # inside a variant or runtime: this environment only, as JSON
                 answer_inside(request)

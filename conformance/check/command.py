@@ -7,10 +7,7 @@ Bad input is one line and exit status 2, never a usage dump or a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from conformance.check.environments import DEFAULT_VARIANT, HOST
@@ -72,21 +69,3 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Request]:
                       args.cwd or os.getcwd())
     check_request(request)
     return args, request
-
-
-def terminate(signum: int, frame: object) -> NoReturn:  # SIGTERM: unwind like Ctrl-C, so every finally ends its server
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def ended_like_ctrl_c() -> Iterator[None]:
-    """TERM unwinds like Ctrl-C while the check runs; the caller's handler is put back."""
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread: the caller handles signals
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
