@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="default (this machine as it is), a Linux namespace variant (bindv6only=1, "
                           "disable_ipv6, no-ipv6-loopback, no-af-inet6), or all; each variant writes its own "
                           "record and is skipped, with the reason, where namespaces cannot be made")
+    run.add_argument("--runtime", metavar="NAME", default="host",
+                     help="host (this machine's kernel), gvisor (runsc), uml (user-mode Linux 6.1), or all (host and "
+                          "every runtime); each writes its own record and is skipped, with the reason, where it "
+                          "cannot start")
+    run.add_argument("--require", action="store_true",
+                     help="exit 1 when a runtime or variant asked for was skipped (for CI)")
     run.add_argument("--cells", metavar="PATTERN", action="append", default=[],
                      help="run only the cells whose semantic id matches this glob (repeatable), "
                           "e.g. 'connect/udp/*'")
@@ -106,9 +112,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def resolve_out(out: str, variant: str, *, folder_only: bool = False) -> Path:
+def resolve_out(out: str, variant: str, *, folder_only: bool = False, runtime: str = "host") -> Path:
     from conformance.facts import measure
     from conformance.run_record import fingerprint, record_name
+    from conformance.runtimes import described_from_host
     from matrix.record import RecordError, check_writable
 
     path = Path(out)
@@ -117,7 +124,7 @@ def resolve_out(out: str, variant: str, *, folder_only: bool = False) -> Path:
     if folder_only and not path.is_dir():
         raise RecordError(f"{out}: must be an existing folder when several variants run")
     if path.is_dir():
-        path = path / record_name(fingerprint(measure(), variant))
+        path = path / record_name(fingerprint(measure(), variant, runtime, described_from_host(runtime)))
     check_writable(path)
     return path.resolve()
 
@@ -155,9 +162,20 @@ def selected_variants(name: str, label: str | None = None) -> list[str]:
     return [name]
 
 
-def pytest_command(args, out: Path, variant: str) -> list[str]:
+def selected_runtimes(name: str) -> list[str]:
+    from conformance.runtimes import HOST, names
+
+    known = [HOST, *names()]
+    if name == "all":
+        return known
+    if name not in known:
+        raise UsageError(f"dualstack run: unknown --runtime {name!r}; known: {', '.join(known)}, all")
+    return [name]
+
+
+def pytest_command(args, out: Path, variant: str, runtime: str = "host") -> list[str]:
     command = [sys.executable, "-m", "pytest", str(SUITE), "--dualstack-record", str(out),
-               "--dualstack-variant", variant]
+               "--dualstack-variant", variant, "--dualstack-runtime", runtime]
     if args.workers is not None:
         command += ["-n", args.workers]
     for pattern in args.cells:
@@ -167,62 +185,81 @@ def pytest_command(args, out: Path, variant: str) -> list[str]:
     return command + args.pytest_args
 
 
-def variant_unavailable(variant: str) -> str | None:
-    """None when the variant's namespace can be made here, else the one-line reason."""
-    check = subprocess.run([sys.executable, "-m", "conformance.variants", variant, "--check"],
-                           capture_output=True, text=True, timeout=VARIANT_CHECK_TIMEOUT)
+def variant_unavailable(variant: str, runtime: str = "host") -> str | None:
+    """None when the variant's namespace can be made here (inside the runtime), else the one-line reason."""
+    import tempfile
+
+    from conformance.runtimes import command_inside
+
+    with tempfile.TemporaryDirectory(prefix="dualstack-variant-check-") as folder:
+        check = subprocess.run(command_inside(runtime, [sys.executable, "-m", "conformance.variants", variant,
+                                                        "--check"], Path(folder)),
+                               capture_output=True, text=True, timeout=VARIANT_CHECK_TIMEOUT, cwd=SUITE)
     if check.returncode == 0:
         return None
     return (check.stderr.strip().splitlines() or [f"exit status {check.returncode}"])[-1]
 
 
-def run_one(args, variant: str, out: Path) -> tuple[int, str | None]:
-    """(pytest exit code, skip reason) for one variant."""
+def run_one(args, variant: str, out: Path, runtime: str = "host") -> tuple[int, str | None]:
+    """(pytest exit code, skip reason) for one variant in one runtime."""
+    from conformance import runtimes
     from conformance.variants import catalogue
 
-    command = pytest_command(args, out, variant)
+    command = pytest_command(args, out, variant, runtime)
     if variant in catalogue():
-        reason = variant_unavailable(variant)
+        reason = variant_unavailable(variant, runtime)
         if reason is not None:
             return 0, reason
         command = [sys.executable, "-m", "conformance.variants", variant, "--", *command]
+    if runtime != runtimes.HOST:  # in-process, so that Ctrl-C ends the runtime before we return
+        try:
+            return runtimes.run(runtime, command, out.parent, cwd=SUITE), None
+        except runtimes.RuntimeUnavailable as exc:
+            return 0, str(exc)
     # from the suite's folder: a `conformance` folder in the caller's cwd (a checkout) must
     # not shadow the installed package that `python -m pytest` runs
     return subprocess.run(command, cwd=SUITE).returncode, None
 
 
 def command_run(args) -> int:
+    from conformance.runtimes import HOST, unavailable
     from matrix import record
 
     if args.workers is not None and not (args.workers == "auto" or args.workers.isdigit()):
         raise UsageError(f"dualstack run: --workers takes a number or 'auto', not {args.workers!r}")
     variants = selected_variants(args.variant, args.label)
+    chosen = selected_runtimes(args.runtime)
     if args.expectations is not None:
         check_expectations(args.expectations)
+    missing = {runtime: unavailable(runtime) for runtime in chosen}
+    # one run per runtime and variant, named "variant" on the host and "runtime/variant" elsewhere
+    runs = {(variant if runtime == HOST else f"{runtime}/{variant}"): (runtime, variant)
+            for runtime in chosen for variant in variants}
     try:
-        outs = {v: resolve_out(args.out, v, folder_only=len(variants) > 1) for v in variants}
+        outs = {name: resolve_out(args.out, variant, folder_only=len(runs) > 1, runtime=runtime)
+                for name, (runtime, variant) in runs.items() if missing[runtime] is None}
     except record.RecordError as exc:
         raise UsageError(f"dualstack run: --out {exc}") from exc
 
     before = {v: out.stat().st_mtime_ns if out.exists() else None for v, out in outs.items()}
 
-    def written_now(variant: str) -> bool:  # an older record at the same path does not count
-        out = outs[variant]
-        return out.exists() and out.stat().st_mtime_ns != before[variant]
+    def written_now(name: str) -> bool:  # an older record at the same path does not count
+        out = outs.get(name)
+        return out is not None and out.exists() and out.stat().st_mtime_ns != before[name]
 
     status: list[dict[str, str | None]] = []
     codes: list[int] = []
-    for variant in variants:
-        code, reason = run_one(args, variant, outs[variant])
+    for name, (runtime, variant) in runs.items():
+        code, reason = (0, missing[runtime]) if missing[runtime] else run_one(args, variant, outs[name], runtime)
         if reason is not None:
-            status.append({"name": variant, "status": "skipped", "reason": reason})
+            status.append({"name": name, "status": "skipped", "reason": reason})
             continue
-        ran = code in (0, 1) and written_now(variant)
-        status.append({"name": variant, "status": "ran" if ran else "failed",
+        ran = code in (0, 1) and written_now(name)
+        status.append({"name": name, "status": "ran" if ran else "failed",
                        "reason": None if ran else f"pytest exit {code}"})
         codes.append(code)
-    written = [out for variant, out in outs.items() if written_now(variant)]
-    if len(variants) > 1:
+    written = [out for name, out in outs.items() if written_now(name)]
+    if len(runs) > 1:
         for out in written:  # every record of this run says which variants ran and why not
             data = record.load(out)
             data["variants"] = status
@@ -238,6 +275,10 @@ def command_run(args) -> int:
         folder = written[0].parent
         command_report(argparse.Namespace(runs=[str(p) for p in sorted(folder.glob("*.json"))], out=args.report,
                                           no_documented=False, step_summary=None))
+    skipped = [s["name"] for s in status if s["status"] == "skipped"]
+    if args.require and skipped:
+        print(f"dualstack: --require: skipped {', '.join(skipped)}", file=sys.stderr)
+        return max(exit_status(codes), EXIT_DEVIATES)
     return exit_status(codes)
 
 

@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conformance import probe
+from conformance import probe, runtimes
 from conformance.facts import measure
+from conformance.known import known_deviation
 from conformance.model import expect, load_platform
 from conformance.observation import Observation
 from conformance.result import deviation_message, result_entry
@@ -38,6 +39,9 @@ def pytest_addoption(parser):
                          "e.g. 'connect/udp/*' or 'connect/tcp/bind=::/v6only=default/client=ipv4'")
     group.addoption("--dualstack-expectations", metavar="DIR", default=None,
                     help="read <os>.toml expectations from DIR instead of the packaged ones")
+    group.addoption("--dualstack-runtime", metavar="NAME", default=runtimes.HOST,
+                    help="the runtime this run is inside (host, gvisor, uml): named in the record; its known "
+                         "deviations (conformance/data/known/NAME.toml) are recorded and do not fail")
 
 
 WALK_ID = "model/any/check=state-machine"
@@ -50,6 +54,11 @@ def cell_id(item) -> str:
 
 
 def pytest_collection_modifyitems(config, items):
+    runtime = config.getoption("dualstack_runtime")
+    for item in items:
+        reason = runtimes.skipped_cell(runtime, cell_id(item))
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
     patterns = config.getoption("dualstack_cells")
     if not patterns:
         return
@@ -99,7 +108,13 @@ def check_scenario(request, dualstack_facts, dualstack_platform):
         elif verdict in ("unsupported", "skipped") and expectation.reasons:
             reason = expectation.reasons[0].because
         entry = result_entry(scenario, observation, expectation, verdict, found, duration_ms, reason)
+        runtime = request.config.getoption("dualstack_runtime")
+        known = known_deviation(runtime, entry["id"], entry.get("differences", [])) if verdict == "deviates" else None
+        if known is not None:  # stays "deviates", with the runtime's own source saying why
+            entry["known"] = known
         request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
+        if known is not None:
+            pytest.xfail(f"known deviation of {runtime} ({known['cause']}): {known['source']}")
         if verdict == "deviates":
             pytest.fail(deviation_message(entry, dualstack_platform), pytrace=False)
         if verdict in ("unsupported", "skipped"):
@@ -116,6 +131,7 @@ class RunRecorder:
         self.config = config
         self.path = config.getoption("dualstack_record")
         self.variant = config.getoption("dualstack_variant")
+        self.runtime = config.getoption("dualstack_runtime")
         self.results: dict[str, dict] = {}
         self.started = datetime.now(timezone.utc)
         self.written: str | None = None
@@ -133,7 +149,7 @@ class RunRecorder:
             return
         workers = getattr(self.config.option, "numprocesses", None) or 0
         data = build_record(measure(), sorted(self.results.values(), key=lambda e: e["id"]),
-                            variant=self.variant, started=self.started, workers=int(workers),
+                            variant=self.variant, runtime=self.runtime, started=self.started, workers=int(workers),
                             exit_status=int(exitstatus))
         try:
             record.write(self.path, data)
@@ -150,11 +166,17 @@ class RunRecorder:
         tr.section("dualstack-conformance")
         order = ["conforms", "informational", "unsupported", "skipped", "deviates", "error"]
         tr.write_line("verdicts: " + ", ".join(f"{counts[v]} {v}" for v in order if counts[v]))
+        known = sum(1 for e in self.results.values() if "known" in e)
+        if known:
+            tr.write_line(f"{known} of the deviations are known deviations of {self.runtime}, each with its source")
         for entry in sorted(self.results.values(), key=lambda e: e["id"]):
             if entry["verdict"] in ("deviates", "error"):
                 detail = "; ".join(f"{d['field']}: expected {d['expected']!r}, observed {d['observed']!r}"
                                    for d in entry.get("differences", [])) or entry.get("reason", "")
-                tr.write_line(f"  {entry['verdict'].upper()} {entry['id']}: {detail}", red=True)
+                if "known" in entry:
+                    tr.write_line(f"  KNOWN {entry['id']}: {detail} ({entry['known']['cause']})")
+                else:
+                    tr.write_line(f"  {entry['verdict'].upper()} {entry['id']}: {detail}", red=True)
         if self.written:
             tr.write_line(f"record written to {self.written}")
         if self.write_error:

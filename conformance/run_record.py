@@ -11,6 +11,7 @@ from pathlib import Path
 
 from conformance import __version__
 from conformance.facts import Facts
+from conformance.runtimes import HOST, describe, on_platform
 from matrix.merge import column_key
 
 # Environment variables GitHub Actions sets that identify the runner image and run.
@@ -44,7 +45,12 @@ def suite_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def fingerprint(facts: Facts, variant: str) -> dict:
+def fingerprint(facts: Facts, variant: str, runtime: str = HOST, description: dict | None = None) -> dict:
+    """The platform of a run; inside a runtime, platform.runtime names it (its
+    describe(), or ``description`` when the host names a run still to come)."""
+    if runtime != HOST:
+        description = description or describe(runtime)
+        return {**fingerprint(facts, variant), **on_platform(description), "runtime": description}
     return {
         "os": facts.os,
         "release": platform.release(),
@@ -59,11 +65,11 @@ def fingerprint(facts: Facts, variant: str) -> dict:
 
 
 def record_name(fp: dict) -> str:
-    """reports/runs file name: <os>-<release>-py<major.minor>-<variant>.json, the matrix's column key"""
+    """reports/runs file name: <os>-<release>-py<major.minor>-<variant>[-<runtime>].json, the matrix's column key"""
     return column_key(fp) + ".json"
 
 
-def build_record(facts: Facts, results: list[dict], *, variant: str, started: datetime,
+def build_record(facts: Facts, results: list[dict], *, variant: str, started: datetime, runtime: str = HOST,
                  workers: int = 0, exit_status: int | None = None) -> dict:
     return {
         "schema": "dualstack-conformance/run/1",
@@ -76,7 +82,7 @@ def build_record(facts: Facts, results: list[dict], *, variant: str, started: da
             "workers": workers,
             "exit_status": exit_status,
         },
-        "platform": fingerprint(facts, variant),
+        "platform": fingerprint(facts, variant, runtime),
         "facts": facts.as_dict(),
         "results": results,
     }

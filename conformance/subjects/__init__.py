@@ -263,7 +263,9 @@ def listeners(port: int) -> list[str] | None:
     lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
     if pattern is not None:
         return [line for line in lines if pattern.search(line)]
-    return [_ss_summary(line) for line in lines]
+    # only LISTEN lines: where ss cannot ask the kernel over netlink (gVisor has no
+    # NETLINK_SOCK_DIAG) it reads /proc/net/tcp and lists bound, unconnected sockets too
+    return [_ss_summary(line) for line in lines if line.split()[0] == "LISTEN"]
 
 
 def _ss_summary(line: str) -> str:
