@@ -40,3 +40,15 @@ def known_deviation(runtime: str, cell_id: str, differences: list[dict[str, Any]
                 any(explains(listed, d) for listed in entry["differences"]) for d in differences):
             return {"cause": entry["cause"], "reason": " ".join(entry["reason"].split()), "source": entry["source"]}
     return None
+
+
+def judge_known(runtime: str, entry: dict[str, Any]) -> bool:
+    """Attach the runtime's known deviation to a deviating cell ("known"); True when
+    the cell fails the run: it deviates and nothing known explains every difference."""
+    if entry["verdict"] != "deviates":
+        return False
+    known = known_deviation(runtime, entry["id"], entry.get("differences", []))
+    if known is None:
+        return True
+    entry["known"] = known  # the verdict stays "deviates": it is still not what Linux documents
+    return False

@@ -17,7 +17,7 @@ import pytest
 
 from conformance import probe, runtimes
 from conformance.facts import measure
-from conformance.known import known_deviation
+from conformance.known import judge_known
 from conformance.model import expect, load_platform
 from conformance.observation import Observation
 from conformance.result import deviation_message, result_entry
@@ -109,13 +109,11 @@ def check_scenario(request, dualstack_facts, dualstack_platform):
             reason = expectation.reasons[0].because
         entry = result_entry(scenario, observation, expectation, verdict, found, duration_ms, reason)
         runtime = request.config.getoption("dualstack_runtime")
-        known = known_deviation(runtime, entry["id"], entry.get("differences", [])) if verdict == "deviates" else None
-        if known is not None:  # stays "deviates", with the runtime's own source saying why
-            entry["known"] = known
+        fails = judge_known(runtime, entry)
         request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
-        if known is not None:
-            pytest.xfail(f"known deviation of {runtime} ({known['cause']}): {known['source']}")
-        if verdict == "deviates":
+        if "known" in entry:
+            pytest.xfail(f"known deviation of {runtime} ({entry['known']['cause']}): {entry['known']['source']}")
+        if fails:
             pytest.fail(deviation_message(entry, dualstack_platform), pytrace=False)
         if verdict in ("unsupported", "skipped"):
             pytest.skip(f"{verdict}: {reason}")

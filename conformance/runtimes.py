@@ -158,11 +158,12 @@ def command_inside(name: str, argv: list[str], writable: Path) -> list[str]:
             "--", *argv]
 
 
-def run_environment() -> dict[str, str]:
-    """The environment inside: ours, with the temporary folder the runtime's own."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP")}
-    env["TMPDIR"] = "/tmp"
-    return env
+def run_environment(name: str) -> dict[str, str]:
+    """The environment inside: ours, with the temporary folder the runtime's own and
+    the runtime's own settings (runtimes.toml) first."""
+    own = spec(name).get("environment", {})
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP", *own)}
+    return {**env, "TMPDIR": "/tmp", **own}
 
 
 # --- gVisor -----------------------------------------------------------------------
@@ -175,7 +176,7 @@ def gvisor_bundle(argv: list[str], cwd: str, writable: Path) -> dict:
         "process": {
             "user": {"uid": 0, "gid": 0},
             "args": argv,
-            "env": [f"{k}={v}" for k, v in run_environment().items()],
+            "env": [f"{k}={v}" for k, v in run_environment("gvisor").items()],
             "cwd": cwd,
             "capabilities": {kind: ["CAP_NET_BIND_SERVICE", "CAP_KILL"]
                              for kind in ("bounding", "effective", "inheritable", "permitted")},
@@ -211,7 +212,7 @@ def gvisor(argv: list[str], cwd: str, writable: Path, scratch: Path) -> Iterator
 
 def uml_job(argv: list[str], cwd: str, writable: Path, status_dir: Path) -> str:
     """The job file uml-init.sh sources: data as shell assignments, quoted."""
-    exports = "\n".join(f"    export {k}={shlex.quote(v)}" for k, v in run_environment().items()
+    exports = "\n".join(f"    export {k}={shlex.quote(v)}" for k, v in run_environment("uml").items()
                         if k.isidentifier())
     return "\n".join([
         f"modules={shlex.quote(' '.join(spec('uml')['load']))}",
@@ -239,7 +240,7 @@ def uml(argv: list[str], cwd: str, writable: Path, scratch: Path) -> Iterator[li
     umid = f"dualstack-{os.getpid()}"
     kernel = [entry["binary"], f"mem={entry['memory']}", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
               f"init={init}", "con=null", "con0=fd:0,fd:1", f"uml_dir={scratch}", f"umid={umid}", "quiet",
-              f"DUALSTACK_JOB={job}", f"GLIBC_TUNABLES={entry['glibc_tunables']}"]
+              f"DUALSTACK_JOB={job}", *(f"{k}={v}" for k, v in entry.get("environment", {}).items())]
     refusals = [arg for what in entry.get("refuse", []) for arg in ("--refuse", what)]
     yield [sys.executable, "-m", "conformance.seccomp", *refusals, "--", *kernel]
 

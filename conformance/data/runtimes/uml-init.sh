@@ -20,7 +20,8 @@ fail() {
 mount -t proc proc /proc && mount -t sysfs sys /sys || fail "cannot mount /proc, /sys"
 mountpoint -q /dev || mount -t devtmpfs dev /dev
 # writable places the suite's own scratch needs; the host's files stay read-only
-mount -t tmpfs tmp /tmp && mount -t tmpfs run /run || fail "cannot mount tmpfs"
+mkdir -p /dev/shm  # multiprocessing's semaphores (hypercorn) live there
+mount -t tmpfs tmp /tmp && mount -t tmpfs run /run && mount -t tmpfs shm /dev/shm || fail "cannot mount tmpfs"
 for module in $modules; do
     insmod "/usr/lib/uml/modules/$(uname -r)/kernel/$module" || fail "insmod $module failed"
 done
