@@ -178,7 +178,7 @@ def gvisor_bundle(argv: list[str], cwd: str, writable: Path) -> dict:
             "args": argv,
             "env": [f"{k}={v}" for k, v in run_environment("gvisor").items()],
             "cwd": cwd,
-            "capabilities": {kind: ["CAP_NET_BIND_SERVICE", "CAP_KILL"]
+            "capabilities": {kind: spec("gvisor")["capabilities"]
                              for kind in ("bounding", "effective", "inheritable", "permitted")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}],
         },

@@ -46,14 +46,14 @@ def markdown(matrix: dict) -> str:
            f"Generated {matrix['generated']} from {len(observed)} observed run(s). "
            f"Glyphs: {' '.join(f'{g} {v}' for v, g in GLYPHS.items())}.", "",
            "## Observed platforms", "",
-           "| column | OS | release | Python | variant | default v6only tcp/udp | ::1 | mapped | knobs |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| column | OS | release | runtime | Python | variant | default v6only tcp/udp | ::1 | mapped | knobs |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for c in observed:
         p, f = c["platform"], c["facts"]
         knobs = ", ".join(f"{k}={v}" for k, v in f["knobs"].items())
         dv = f["default_v6only"]
         out.append(f"| {_md(c['key'])} | {_md(p.get('distribution') or p['os'])} | {_md(p['release'])} | "
-                   f"{_md(p['python'])} | {_md(p['variant'])} | {dv['tcp']}/{dv['udp']} | "
+                   f"{_md(runtime_label(p))} | {_md(p['python'])} | {_md(p['variant'])} | {dv['tcp']}/{dv['udp']} | "
                    f"{'yes' if f['has_ipv6'] else 'no'} | {'yes' if f['has_mapped'] else 'no'} | {_md(knobs)} |")
     if documented:
         out += ["", "## Documented, not observed", "",
@@ -110,13 +110,39 @@ def markdown(matrix: dict) -> str:
         cell = row["cells"][key]
         diffs = "; ".join(f"{_md(d['field'])}: expected {_md(d['expected'])}, observed {_md(d['observed'])}"
                           for d in cell.get("differences", []))
-        out.append(f"- `{_md(row['id'])}` on {_md(key)}: {diffs or _md(cell.get('reason') or '')}")
+        known = f" (known: {_md(cell['known']['cause'])})" if "known" in cell else ""
+        out.append(f"- `{_md(row['id'])}` on {_md(key)}: {diffs or _md(cell.get('reason') or '')}{known}")
+    out += known_deviations(matrix)
     out += family_table(matrix, "subjects", "Servers: what real servers bind",
                         "Each server started as its users start it, probed from an IPv4, an IPv4-mapped and an "
                         "IPv6 client; in brackets what the platform's listing tool shows (`ss -tlne` on Linux: "
                         "`*:P v6only:0` is one dual-stack socket).")
     out += family_table(matrix, "connect", "The connect family", "")
     return "\n".join(out) + "\n"
+
+
+def runtime_label(platform: dict) -> str:
+    """"host", or the runtime's name and its kernel release or, without one, its
+    version ("uml 6.1.176", "gvisor 0.0~20221219.0")."""
+    runtime = platform.get("runtime") or {"name": "host"}
+    return " ".join(str(v) for v in (runtime["name"], runtime.get("release") or runtime.get("version")) if v)
+
+
+def known_deviations(matrix: dict) -> list[str]:
+    """Per column, each cause of a runtime's known deviations: how many cells, why, and
+    the runtime's own source that says so."""
+    causes: dict[tuple[str, str], dict] = {}
+    for row in matrix["rows"]:
+        for key, cell in row["cells"].items():
+            if "known" in cell:
+                causes.setdefault((key, cell["known"]["cause"]), {**cell["known"], "cells": 0})["cells"] += 1
+    if not causes:
+        return []
+    out = ["", "## Known deviations: where a runtime differs from the platform it promises, and why", ""]
+    for (key, cause), known in sorted(causes.items()):
+        out.append(f"- {_md(key)}, {_md(cause)} ({known['cells']} cells): {_md(known['reason'])} "
+                   f"Source: {known['source']}")
+    return out
 
 
 # GitHub Actions refuses a job summary over 1 MiB per step; stay under it with room to spare.

@@ -14,7 +14,6 @@ from conformance import cli, runtimes
 from conformance.facts import measure
 from conformance.run_record import build_record, fingerprint, record_name
 from matrix import record
-from tests.conftest import run_dualstack
 
 GVISOR = {"name": "gvisor", "version": "0.0~20221219.0", "release": None, "uname": "4.4.0"}
 
