@@ -275,7 +275,7 @@ def command_run(args) -> int:
         folder = written[0].parent
         command_report(argparse.Namespace(runs=[str(p) for p in sorted(folder.glob("*.json"))], out=args.report,
                                           no_documented=False, step_summary=None))
-    skipped = [s["name"] for s in status if s["status"] == "skipped"]
+    skipped = [str(s["name"]) for s in status if s["status"] == "skipped"]
     if args.require and skipped:
         print(f"dualstack: --require: skipped {', '.join(skipped)}", file=sys.stderr)
         return max(exit_status(codes), EXIT_DEVIATES)
