@@ -239,8 +239,9 @@ def uml(argv: list[str], cwd: str, writable: Path, scratch: Path) -> Iterator[li
     init = Path(str(DATA / "runtimes" / entry["init"]))
     umid = f"dualstack-{os.getpid()}"
     kernel = [entry["binary"], f"mem={entry['memory']}", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
-              f"init={init}", "con=null", "con0=fd:0,fd:1", f"uml_dir={scratch}", f"umid={umid}", "quiet",
-              f"DUALSTACK_JOB={job}", *(f"{k}={v}" for k, v in entry.get("environment", {}).items())]
+              "init=/bin/sh", "con=null", "con0=fd:0,fd:1", f"uml_dir={scratch}", f"umid={umid}", "quiet",
+              f"DUALSTACK_JOB={job}", *(f"{k}={v}" for k, v in entry.get("environment", {}).items()),
+              "--", str(init)]  # the script is sh's argument: an installed copy need not be executable
     refusals = [arg for what in entry.get("refuse", []) for arg in ("--refuse", what)]
     yield [sys.executable, "-m", "conformance.seccomp", *refusals, "--", *kernel]
 
@@ -253,6 +254,16 @@ def uml_status(scratch: Path) -> int | None:
 
 
 # --- running ------------------------------------------------------------------------
+
+SOCKET_PATH_ROOM = 40  # runsc and UML make Unix sockets under the scratch folder: 108 bytes at most
+
+
+def socket_temp() -> str:
+    """The temp folder, or /tmp when its path leaves too little room for the Unix socket
+    paths the runtime makes under it (tox's and pytest's temp folders are deep)."""
+    folder = tempfile.gettempdir()
+    return folder if len(folder) <= SOCKET_PATH_ROOM else "/tmp"
+
 
 def end(process: subprocess.Popen) -> None:
     """End the runtime's whole process group: first asked, then killed."""
@@ -278,11 +289,13 @@ def run(name: str, argv: list[str], writable: Path, cwd: Path | None = None) -> 
     if not writable.is_dir():
         raise RuntimeUnavailable(f"--writable {writable}: not a folder")
     launch = {"gvisor": gvisor, "uml": uml}[name]
-    with tempfile.TemporaryDirectory(prefix=f"dualstack-{name}-") as folder:
+    with tempfile.TemporaryDirectory(prefix=f"dualstack-{name}-", dir=socket_temp()) as folder:
         scratch = Path(folder)
         with launch(argv, str(Path(cwd or os.getcwd()).resolve()), writable.resolve(), scratch) as command:
-            # its own process group, so that every process the runtime starts is ended with it
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+            # its own process group, so that every process the runtime starts is ended with it;
+            # its temp files (runsc's sockets, UML's memory file) in the scratch folder too
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True,
+                                       env={**os.environ, "TMPDIR": folder})
             try:
                 code = process.wait()
             finally:

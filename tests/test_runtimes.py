@@ -93,12 +93,16 @@ def runtime_or_skip(name: str) -> None:
         pytest.skip(f"{name}: {reason} (.ci/run installs runsc, user-mode-linux and kmod)")
 
 
-def leftovers(scratch: Path) -> list[str]:
-    """Our runtime processes and folders still there after a run."""
+def leftovers(before: set[str]) -> list[str]:
+    """Runtime processes, and scratch folders not there before, left after a run (the
+    scratch goes to /tmp when the temp folder's path is too long for a Unix socket)."""
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, timeout=10).stdout
     processes = [line for line in ps.splitlines() if "dualstack-gvisor-" in line or "dualstack-uml-" in line]
-    return processes + [p.name for p in scratch.glob("dualstack-gvisor-*")] + [
-        p.name for p in scratch.glob("dualstack-uml-*")]
+    return processes + sorted(scratch_folders() - before)
+
+
+def scratch_folders() -> set[str]:
+    return {p.name for pattern in ("dualstack-gvisor-*", "dualstack-uml-*") for p in Path("/tmp").glob(pattern)}
 
 
 @pytest.mark.slow
@@ -109,12 +113,15 @@ def test_a_run_inside_a_runtime_records_it_and_leaves_nothing_behind(runtime, tm
     scratch.mkdir()
     out = tmp_path / "runs"
     out.mkdir()
-    env_tmp = {"TMPDIR": str(scratch)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    before = scratch_folders()
     done = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--runtime", runtime, "--out", str(out),
                            "--cells", "connect/tcp/bind=::ffff:127.0.0.1/v6only=1/*", "--cells", "connect/tcp/bind=::1/*"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **env_tmp})
+                          capture_output=True, text=True, timeout=300, env={**env, "TMPDIR": str(scratch)})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    [path] = out.glob("*.json")
+    paths = list(out.glob("*.json"))
+    assert len(paths) == 1, done.stdout[-3000:]
+    path = paths[0]
     data = record.load(path)
     assert data["platform"]["runtime"]["name"] == runtime and path.name.endswith(f"-default-{runtime}.json")
     assert len(data["results"]) == 16
@@ -126,4 +133,4 @@ def test_a_run_inside_a_runtime_records_it_and_leaves_nothing_behind(runtime, tm
         assert deviating and all(r["known"]["source"].startswith("https://github.com/google/gvisor/")
                                  for r in deviating)
         assert data["platform"]["release"] != data["platform"]["runtime"]["uname"]
-    assert leftovers(scratch) == []
+    assert leftovers(before) == [] and list(scratch.iterdir()) == []
