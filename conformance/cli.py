@@ -187,14 +187,13 @@ def pytest_command(args, out: Path, variant: str, runtime: str = "host") -> list
 
 def variant_unavailable(variant: str, runtime: str = "host") -> str | None:
     """None when the variant's namespace can be made here (inside the runtime), else the one-line reason."""
-    import tempfile
+    from conformance import runtimes
 
-    from conformance.runtimes import command_inside
-
-    with tempfile.TemporaryDirectory(prefix="dualstack-variant-check-") as folder:
-        check = subprocess.run(command_inside(runtime, [sys.executable, "-m", "conformance.variants", variant,
-                                                        "--check"], Path(folder)),
-                               capture_output=True, text=True, timeout=VARIANT_CHECK_TIMEOUT, cwd=SUITE)
+    command = [sys.executable, "-m", "conformance.variants", variant, "--check"]
+    if runtime != runtimes.HOST:
+        code, last = runtimes.try_inside(runtime, command, cwd=SUITE, deadline=VARIANT_CHECK_TIMEOUT)
+        return None if code == 0 else last or f"exit status {code}"
+    check = subprocess.run(command, capture_output=True, text=True, timeout=VARIANT_CHECK_TIMEOUT)
     if check.returncode == 0:
         return None
     return (check.stderr.strip().splitlines() or [f"exit status {check.returncode}"])[-1]

@@ -27,6 +27,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from conformance.catalogue import DATA, load_toml
 
@@ -82,16 +83,24 @@ def unavailable(name: str) -> str | None:
     reason = missing_package(name)
     if reason is not None or name == HOST:
         return reason
-    with tempfile.TemporaryDirectory(prefix="dualstack-runtime-check-") as folder:
-        try:
-            done = subprocess.run(command_inside(name, ["true"], Path(folder)), capture_output=True, text=True,
-                                  timeout=CHECK_DEADLINE, cwd=folder, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return f"{name} did not run /bin/true within {CHECK_DEADLINE:.0f} s"
-    if done.returncode == 0:
-        return None
-    lines = done.stderr.strip().splitlines()
-    return lines[-1] if lines else f"{name} could not run /bin/true (exit status {done.returncode})"
+    try:
+        code, last = try_inside(name, ["true"], deadline=CHECK_DEADLINE)
+    except subprocess.TimeoutExpired:
+        return f"{name} did not run /bin/true within {CHECK_DEADLINE:.0f} s"
+    return None if code == 0 else last or f"{name} could not run /bin/true (exit status {code})"
+
+
+def try_inside(name: str, argv: list[str], cwd: Path | None = None, deadline: float | None = None) -> tuple[int, str]:
+    """Run a short check inside the runtime, its output kept: (exit status, the last
+    line it printed before the runtime's own closing lines). In this process, so that
+    Ctrl-C ends the runtime and removes its scratch before it goes on."""
+    closing = spec(name).get("closing_lines", [])
+    with tempfile.TemporaryDirectory(prefix="dualstack-check-") as folder, \
+            tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
+        code = run(name, argv, Path(folder), cwd=cwd or Path(folder), output=log, deadline=deadline)
+        log.seek(0)
+        lines = [line.strip() for line in log.read().splitlines() if line.strip() and line.strip() not in closing]
+    return code, lines[-1] if lines else ""
 
 
 def runsc_version() -> str | None:
@@ -279,10 +288,12 @@ def end(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def run(name: str, argv: list[str], writable: Path, cwd: Path | None = None) -> int:
-    """Run argv inside the runtime, in ``cwd`` (default: the current folder); its exit
-    status, or BROKEN when the runtime stopped first. Raises RuntimeUnavailable.
-    Ctrl-C ends the runtime before KeyboardInterrupt goes on."""
+def run(name: str, argv: list[str], writable: Path, cwd: Path | None = None, output: IO[str] | None = None,
+        deadline: float | None = None) -> int:
+    """Run argv inside the runtime, in ``cwd`` (default: the current folder), its
+    output to ``output`` (default: ours); its exit status, or BROKEN when the runtime
+    stopped first. Raises RuntimeUnavailable, or TimeoutExpired after ``deadline``.
+    Ctrl-C or the deadline ends the runtime before the exception goes on."""
     reason = missing_package(name)
     if reason is not None:
         raise RuntimeUnavailable(reason)
@@ -294,17 +305,17 @@ def run(name: str, argv: list[str], writable: Path, cwd: Path | None = None) -> 
         with launch(argv, str(Path(cwd or os.getcwd()).resolve()), writable.resolve(), scratch) as command:
             # its own process group, so that every process the runtime starts is ended with it;
             # its temp files (runsc's sockets, UML's memory file) in the scratch folder too
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True,
-                                       env={**os.environ, "TMPDIR": folder})
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                                       start_new_session=True, env={**os.environ, "TMPDIR": folder})
             try:
-                code = process.wait()
+                code = process.wait(timeout=deadline)
             finally:
                 end(process)
         if name == "uml":
             status = uml_status(scratch)
             if status is None:
                 print(f"conformance.runtimes: user-mode Linux stopped before the command finished "
-                      f"(linux.uml exit status {code})", file=sys.stderr)
+                      f"(linux.uml exit status {code})", file=output or sys.stderr)
                 return BROKEN
             return status
         return code

@@ -2,9 +2,12 @@
 runtime that cannot start is skipped with its reason (and fails under --require); the
 record of a run inside a runtime names it."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -96,13 +99,12 @@ def runtime_or_skip(name: str) -> None:
 def leftovers(before: set[str]) -> list[str]:
     """Runtime processes, and scratch folders not there before, left after a run (the
     scratch goes to /tmp when the temp folder's path is too long for a Unix socket)."""
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, timeout=10).stdout
-    processes = [line for line in ps.splitlines() if "dualstack-gvisor-" in line or "dualstack-uml-" in line]
-    return processes + sorted(scratch_folders() - before)
+    return runtime_processes("gvisor") + runtime_processes("uml") + sorted(scratch_folders() - before)
 
 
 def scratch_folders() -> set[str]:
-    return {p.name for pattern in ("dualstack-gvisor-*", "dualstack-uml-*") for p in Path("/tmp").glob(pattern)}
+    patterns = ("dualstack-gvisor-*", "dualstack-uml-*", "dualstack-check-*")
+    return {p.name for pattern in patterns for p in Path("/tmp").glob(pattern)}
 
 
 @pytest.mark.slow
@@ -134,3 +136,43 @@ def test_a_run_inside_a_runtime_records_it_and_leaves_nothing_behind(runtime, tm
                                  for r in deviating)
         assert data["platform"]["release"] != data["platform"]["runtime"]["uname"]
     assert leftovers(before) == [] and list(scratch.iterdir()) == []
+
+
+def runtime_processes(runtime: str) -> list[str]:
+    ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, timeout=10).stdout
+    return [line for line in ps.splitlines() if f"dualstack-{runtime}-" in line]
+
+
+def runtime_started(process: subprocess.Popen, runtime: str, deadline: float) -> bool:
+    """Whether the runtime's processes showed up before the deadline (or the run ended)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and process.poll() is None:
+        if runtime_processes(runtime):
+            return True
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.2)  # returns at once if the run ends
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["gvisor", "uml"])
+def test_ctrl_c_ends_the_runtime_and_leaves_nothing_behind(runtime, tmp_path):
+    runtime_or_skip(runtime)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    before = scratch_folders()
+    # Ctrl-C reaches the whole foreground process group: here, a session of its own
+    process = subprocess.Popen([sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, "
+                                "signal.SIG_DFL); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+                                "-m", "conformance.cli", "run", "--runtime", runtime, "--out", str(tmp_path)],
+                               env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert runtime_started(process, runtime, deadline=60), process.stderr.read()[-2000:]
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 130, process.stderr.read()[-2000:]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        process.stderr.close()
+    assert leftovers(before) == []
