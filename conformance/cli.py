@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="default (this machine as it is), a Linux namespace variant (bindv6only=1, "
                           "disable_ipv6, no-ipv6-loopback, no-af-inet6), or all; each variant writes its own "
                           "record and is skipped, with the reason, where namespaces cannot be made")
+    run.add_argument("--runtime", metavar="NAME", default="host",
+                     help="host (this machine's kernel), gvisor (runsc), uml (user-mode Linux 6.1), or all (host and "
+                          "every runtime); each run writes its own record and is skipped, with the reason, where the "
+                          "runtime cannot start")
     run.add_argument("--cells", metavar="PATTERN", action="append", default=[],
                      help="run only the cells whose semantic id matches this glob (repeatable), "
                           "e.g. 'connect/udp/*'")
@@ -62,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="afterwards, build the report into DIR from the records this run wrote "
                           "(dualstack report merges other records too), whatever the run's verdicts")
     run.add_argument("--require", action="store_true",
-                     help="exit 1 when a variant asked for was skipped (CI: a job that ran nothing is not green)")
+                     help="exit 1 when a variant or runtime asked for was skipped (CI: a job that ran nothing is not green)")
     run.add_argument("--expectations", metavar="DIR", default=None,
                      help="read <os>.toml expectations from DIR instead of the packaged ones")
     run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed to pytest unchanged")
@@ -133,18 +137,22 @@ def check_folder(option: str, folder: str, *, create: bool = False) -> Path:
     return path.resolve()
 
 
-def resolve_out(out: str, variant: str, *, several: bool = False, partial: bool = False) -> Path:
-    """Where one variant's record goes: a .json file named by --out, or the file named by
+def resolve_out(out: str, variant: str, *, several: bool = False, partial: bool = False,
+                runtime: str = "host") -> Path:
+    """Where one run's record goes: a .json file named by --out, or the file named by
     the record's column key inside the folder --out names."""
     from conformance.machine import os_name
     from conformance.run_record import fingerprint, record_name
+    from conformance.runtimes import HOST, described_from_host
 
     path = Path(out)
     if path.is_dir() or out.endswith(("/", "\\")):
         folder = check_folder("dualstack run: --out", out)
-        return folder / record_name(fingerprint(os_name(), variant), partial=partial)
+        described = described_from_host(runtime) if runtime != HOST else None
+        return folder / record_name(fingerprint(os_name(), variant, runtime, described), partial=partial)
     if several:
-        raise UsageError(f"dualstack run: --out {out}: must be an existing folder when several variants run")
+        raise UsageError(f"dualstack run: --out {out}: must be an existing folder when several variants or "
+                         "runtimes run")
     if path.suffix != ".json":
         raise UsageError(f"dualstack run: --out {out}: neither an existing folder nor a .json file name")
     check_folder("dualstack run: --out", str(path.parent))
@@ -199,55 +207,38 @@ def selected_variants(name: str, label: str | None = None) -> list[str]:
     return [name]
 
 
-def command_run(args) -> int:
-    import tempfile
+def selected_runtimes(name: str) -> list[str]:
+    from conformance.runtimes import HOST, names
 
-    from conformance import run
-    from matrix import record
+    known = [HOST, *names()]
+    if name == "all":
+        return known
+    if name not in known:
+        raise UsageError(f"dualstack run: unknown --runtime {name!r}; known: {', '.join(known)}, all")
+    return [name]
+
+
+def command_run(args) -> int:
+    from conformance import run, runtimes
 
     if args.workers is not None and not (args.workers == "auto" or args.workers.isdigit()):
         raise UsageError(f"dualstack run: --workers takes a number or 'auto', not {args.workers!r}")
-    variants = selected_variants(args.variant, args.label)
+    variants, chosen = selected_variants(args.variant, args.label), selected_runtimes(args.runtime)
     if args.expectations is not None:
         check_expectations(args.expectations)
-    partial = bool(args.cells)
-    outs = {v: resolve_out(args.out, v, several=len(variants) > 1, partial=partial) for v in variants}
+    partial, several = bool(args.cells), len(variants) * len(chosen) > 1
+    missing = {runtime: runtimes.unavailable(runtime) for runtime in chosen}
+    plan = [run.Planned(variant if runtime == runtimes.HOST else f"{runtime}/{variant}", runtime, variant,
+                        resolve_out(args.out, variant, several=several, partial=partial, runtime=runtime),
+                        missing[runtime])
+            for runtime in chosen for variant in variants]
     report_to = check_folder("dualstack run: --report", args.report, create=True) if args.report is not None else None
 
-    status: list[dict[str, str | None]] = []
-    codes: list[int] = []
-    # Each variant's pytest writes its record here; only when every variant has ended
-    # does this process write the records, once each, with every variant's status, so
-    # that an interrupted run never replaces a record in --out.
-    with tempfile.TemporaryDirectory(prefix="dualstack-run-") as staging:
-        staged = {v: Path(staging) / f"{i}.json" for i, v in enumerate(variants)}
-        for i, variant in enumerate(variants, 1):
-            if len(variants) > 1:
-                print(f"dualstack: variant {variant} ({i} of {len(variants)})", flush=True)
-            code, reason = run.run_one(args, variant, staged[variant], outs[variant])
-            if code == run.PYTEST_INTERRUPTED:  # the session got the signal first
-                raise KeyboardInterrupt
-            if reason is not None:
-                status.append({"name": variant, "status": "skipped", "reason": reason})
-                print(f"dualstack: variant {variant} skipped: {reason}", flush=True)
-                continue
-            ran = code in (0, 1) and staged[variant].exists()
-            status.append({"name": variant, "status": "ran" if ran else "failed",
-                           "reason": None if ran else f"pytest exit {code}"})
-            codes.append(code)
-        written = []
-        for variant, out in outs.items():
-            if not staged[variant].exists():
-                continue
-            data = record.load(staged[variant])
-            if len(variants) > 1:
-                data["variants"] = status
-            record.write(out, data)
-            written.append(out)
-    if len(variants) > 1:
-        print("dualstack: variants:")
+    status, codes, written = run.run_all(args, plan)
+    if several:
+        print("dualstack: runs:")
         for s in status:
-            print(f"  {s['name']:<18} {s['status']}" + (f": {s['reason']}" if s["reason"] else ""))
+            print(f"  {s['name']:<24} {s['status']}" + (f": {s['reason']}" if s["reason"] else ""))
     for out in written:
         print(f"dualstack: record {out}" + (" (partial: selected cells only)" if partial else ""))
     if report_to is not None and written:
@@ -280,7 +271,7 @@ def command_report(args) -> int:
 
     from conformance.documented import documented_columns
     from conformance.run_record import PARTIAL_SUFFIX
-    from matrix import merge, record, render
+    from matrix import merge, picture, record, render
 
     given = [Path(p) for p in args.runs] or [Path("reports/runs")]
     paths = [f for p in given for f in (complete_records(p) if p.is_dir() else [p])]
@@ -306,7 +297,7 @@ def command_report(args) -> int:
         "matrix.json": json.dumps(matrix, indent=1, ensure_ascii=False) + "\n",
         "behavior-report.md": render.markdown(matrix),
         "behavior-report.html": render.html(matrix),
-        "matrix.svg": render.svg(matrix),
+        "matrix.svg": picture.svg(matrix),
     }
     out.mkdir(parents=True, exist_ok=True)
     for name in REPORT_FILES:

@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from conformance import runtimes
 from conformance.families import expect, observe
+from conformance.known import judge_known
 from conformance.machine import Machine, measure
 from conformance.observation import Observation
 from conformance.platform_model import Platform, load_platform
@@ -47,6 +49,9 @@ def pytest_addoption(parser):
                          "e.g. 'connect/udp/*' or 'connect/tcp/bind=::/v6only=default/client=ipv4'")
     group.addoption("--dualstack-expectations", metavar="DIR", default=None,
                     help="read <os>.toml expectations from DIR instead of the packaged ones")
+    group.addoption("--dualstack-runtime", metavar="NAME", default=runtimes.HOST,
+                    help="the runtime this run is inside (host, gvisor, uml): named in the record; its known "
+                         "deviations (conformance/data/known/NAME.toml) are recorded and do not fail")
 
 
 def cell_id(item) -> str | None:
@@ -56,6 +61,12 @@ def cell_id(item) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
+    runtime = config.getoption("dualstack_runtime")
+    for item in items:
+        cell = cell_id(item)
+        reason = runtimes.skipped_cell(runtime, cell) if cell is not None else None
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
     patterns = config.getoption("dualstack_cells")
     if not patterns:
         return
@@ -116,8 +127,12 @@ def check_scenario(request, dualstack_machine, dualstack_platform):
         elif verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED) and expectation.reasons:
             reason = expectation.reasons[0].because
         entry = result_entry(scenario, observation, expectation, verdict, found, duration_ms, reason)
+        runtime = request.config.getoption("dualstack_runtime")
+        fails = judge_known(runtime, entry)
         request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
-        if verdict == Verdict.DEVIATES:
+        if "known" in entry:
+            pytest.xfail(f"known deviation of {runtime} ({entry['known']['cause']}): {entry['known']['source']}")
+        if fails:
             pytest.fail(deviation_message(entry, dualstack_platform), pytrace=False)
         if verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED):
             pytest.skip(f"{verdict}: {reason}")
@@ -133,6 +148,7 @@ class RunRecorder:
         self.config = config
         self.path = config.getoption("dualstack_record")
         self.variant = config.getoption("dualstack_variant")
+        self.runtime = config.getoption("dualstack_runtime")
         self.cells = config.getoption("dualstack_cells")
         self.results: dict[str, dict] = {}
         self.started = datetime.now(timezone.utc)
@@ -157,7 +173,7 @@ class RunRecorder:
             return  # an interrupted run leaves whatever record was there untouched
         workers = getattr(self.config.option, "numprocesses", None) or 0
         data = build_record(self.config.stash[machine_stash], sorted(self.results.values(), key=lambda e: e["id"]),
-                            variant=self.variant, started=self.started, workers=int(workers),
+                            variant=self.variant, runtime=self.runtime, started=self.started, workers=int(workers),
                             exit_status=record_exit_status(int(exitstatus)), cells=self.cells)
         try:
             record.write(self.path, data)
@@ -173,11 +189,17 @@ class RunRecorder:
         counts = Counter(e["verdict"] for e in self.results.values())
         tr.section("dualstack-conformance")
         tr.write_line("verdicts: " + ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if counts[v]))
+        known = sum(1 for e in self.results.values() if "known" in e)
+        if known:
+            tr.write_line(f"{known} of the deviations are known deviations of {self.runtime}, each with its source")
         for entry in sorted(self.results.values(), key=lambda e: e["id"]):
             if entry["verdict"] in (Verdict.DEVIATES, Verdict.ERROR):
                 detail = "; ".join(f"{d['field']}: expected {d['expected']!r}, observed {d['observed']!r}"
                                    for d in entry.get("differences", [])) or entry.get("reason", "")
-                tr.write_line(f"  {entry['verdict'].upper()} {entry['id']}: {detail}", red=True)
+                if "known" in entry:
+                    tr.write_line(f"  KNOWN {entry['id']}: {detail} ({entry['known']['cause']})")
+                else:
+                    tr.write_line(f"  {entry['verdict'].upper()} {entry['id']}: {detail}", red=True)
         skipped = Counter(e.get("reason") for e in self.results.values()
                           if e["verdict"] == Verdict.SKIPPED and e.get("reason"))
         for reason, count in skipped.most_common():

@@ -16,11 +16,15 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+from conformance import runtimes
 from conformance.interrupts import terminate_as_interrupt
+from conformance.run_record import VariantStatus
 from conformance.scratch import SHARED_TMP
 from conformance.vocabulary import ExitStatus
+from matrix import record
 
 SUITE = Path(__file__).parent / "suite"
 VARIANT_CHECK_TIMEOUT = 30.0
@@ -31,9 +35,11 @@ INTERRUPT = signal.SIGINT if os.name == "posix" else getattr(signal, "CTRL_BREAK
 RUN_MARKER = "DUALSTACK_RUN"  # in the environment of every process a run starts
 
 
-def pytest_command(args, staged: Path, variant: str, final: Path) -> list[str]:
-    command = [sys.executable, "-m", "pytest", str(SUITE), "--dualstack-record", str(staged),
-               "--dualstack-record-as", str(final), "--dualstack-variant", variant]
+def pytest_command(args, staged: Path, variant: str, final: Path, runtime: str = runtimes.HOST) -> list[str]:
+    # -c and --rootdir: the suite's own pytest.ini, whichever folders the record paths name
+    command = [sys.executable, "-m", "pytest", str(SUITE), "-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE),
+               "--dualstack-record", str(staged), "--dualstack-record-as", str(final),
+               "--dualstack-variant", variant, "--dualstack-runtime", runtime]
     if args.workers is not None:
         command += ["-n", args.workers]
     for pattern in args.cells:
@@ -43,10 +49,14 @@ def pytest_command(args, staged: Path, variant: str, final: Path) -> list[str]:
     return command + args.pytest_args
 
 
-def variant_unavailable(variant: str) -> str | None:
-    """None when the variant's namespace can be made here, else the one-line reason."""
-    check = subprocess.run([sys.executable, "-m", "conformance.variants", variant, "--check"],
-                           capture_output=True, text=True, timeout=VARIANT_CHECK_TIMEOUT)
+def variant_unavailable(variant: str, runtime: str = runtimes.HOST) -> str | None:
+    """None when the variant's namespace can be made here (inside the runtime), else the
+    one-line reason."""
+    command = [sys.executable, "-m", "conformance.variants", variant, "--check"]
+    if runtime != runtimes.HOST:
+        code, last = runtimes.try_inside(runtime, command, cwd=SUITE, deadline=VARIANT_CHECK_TIMEOUT)
+        return None if code == 0 else last or f"exit status {code}"
+    check = subprocess.run(command, capture_output=True, text=True, timeout=VARIANT_CHECK_TIMEOUT)
     if check.returncode == 0:
         return None
     return (check.stderr.strip().splitlines() or [f"exit status {check.returncode}"])[-1]
@@ -121,20 +131,25 @@ def sweep(marker: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def run_one(args, variant: str, staged: Path, final: Path) -> tuple[int, str | None]:
-    """(pytest exit code, skip reason) for one variant; its record goes to ``staged``
-    until every variant has run, then to ``final``."""
+def run_one(args, variant: str, staged: Path, final: Path, runtime: str = runtimes.HOST) -> tuple[int, str | None]:
+    """(pytest exit code, skip reason) for one variant in one runtime; its record goes to
+    ``staged`` until every run has ended, then to ``final``."""
     from conformance.variants import known
 
-    command = pytest_command(args, staged, variant, final)
+    command = pytest_command(args, staged, variant, final, runtime)
     if variant in known():
-        reason = variant_unavailable(variant)
+        reason = variant_unavailable(variant, runtime)
         if reason is not None:
             return 0, reason
         command = [sys.executable, "-m", "conformance.variants", variant, "--", *command]
+    # inside a runtime, only the staging folder is writable: the record and the scratch
+    command = runtimes.command_inside(runtime, command, staged.parent)
     scratch = staged.parent / f"tmp-{staged.stem}"
     scratch.mkdir()
-    return run_child(command, scratch), None
+    code = run_child(command, scratch)
+    if code == runtimes.SKIP:
+        return 0, f"{runtime} could not start (its reason is printed above)"
+    return code, None
 
 
 def exit_status(codes: list[int]) -> ExitStatus:
@@ -148,3 +163,51 @@ def exit_status(codes: list[int]) -> ExitStatus:
         print(f"dualstack: a run did not complete (pytest exit {max(codes)})", file=sys.stderr)
         return ExitStatus.BROKEN
     return ExitStatus.DEVIATES if 1 in codes else ExitStatus.OK
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One run of the suite: a variant in a runtime."""
+
+    name: str  # "variant" on the host, "runtime/variant" inside a runtime
+    runtime: str
+    variant: str
+    out: Path  # where its record goes once every run has ended
+    unavailable: str | None = None  # why its runtime cannot start here
+
+
+def run_all(args, plan: list[Planned]) -> tuple[list[VariantStatus], list[int], list[Path]]:
+    """Run every planned session, one after the other, then write their records.
+
+    Each session writes its record into a staging folder; only when every session has
+    ended are the records written to their places, once each, with every run's status,
+    so that an interrupted run never replaces a record. (statuses, pytest exit codes,
+    records written)."""
+    status: list[VariantStatus] = []
+    codes: list[int] = []
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="dualstack-run-") as staging:
+        staged = {p.name: Path(staging) / f"{i}.json" for i, p in enumerate(plan)}
+        for i, planned in enumerate(plan, 1):
+            if len(plan) > 1:
+                print(f"dualstack: {planned.name} ({i} of {len(plan)})", flush=True)
+            code, reason = (0, planned.unavailable) if planned.unavailable else \
+                run_one(args, planned.variant, staged[planned.name], planned.out, planned.runtime)
+            if code == PYTEST_INTERRUPTED:  # the session got the signal first
+                raise KeyboardInterrupt
+            if reason is not None:
+                status.append({"name": planned.name, "status": "skipped", "reason": reason})
+                print(f"dualstack: {planned.name} skipped: {reason}", flush=True)
+                continue
+            ran = code in (0, 1) and staged[planned.name].exists()
+            status.append({"name": planned.name, "status": "ran" if ran else "failed",
+                           "reason": None if ran else f"pytest exit {code}"})
+            codes.append(code)
+        for planned in plan:
+            if staged[planned.name].exists():
+                data = record.load(staged[planned.name])
+                if len(plan) > 1:
+                    data["variants"] = status
+                record.write(planned.out, data)
+                written.append(planned.out)
+    return status, codes, written

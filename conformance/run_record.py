@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 from conformance import __version__
 from conformance.machine import Machine
+from conformance.runtimes import HOST, describe, on_platform
 from conformance.vocabulary import ExitStatus
 from matrix.merge import column_key
 
@@ -30,7 +31,7 @@ class RunInfo(TypedDict, total=False):
     cells: list[str]  # the patterns that selected them
 
 
-class Fingerprint(TypedDict):
+class Fingerprint(TypedDict, total=False):
     os: str
     release: str
     version: str
@@ -40,6 +41,7 @@ class Fingerprint(TypedDict):
     implementation: str
     variant: str
     ci: dict[str, str]
+    runtime: dict[str, Any]  # another network stack on this machine: name, version, release
 
 
 class Cell(TypedDict, total=False):
@@ -54,6 +56,7 @@ class Cell(TypedDict, total=False):
     duration_ms: float
     differences: list[dict[str, Any]]
     reason: str
+    known: dict[str, str]  # a runtime's known deviation: cause, reason, source
 
 
 class VariantStatus(TypedDict):
@@ -102,7 +105,14 @@ def suite_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def fingerprint(os_name: str, variant: str) -> Fingerprint:
+def fingerprint(os_name: str, variant: str, runtime: str = HOST, description: dict[str, Any] | None = None) -> Fingerprint:
+    """The platform of a run; inside a runtime, platform.runtime names it (its
+    describe(), or ``description`` when the host names a run still to come), and the
+    release is the runtime's kernel, never gVisor's fake uname."""
+    if runtime != HOST:
+        description = description or describe(runtime)
+        found: Fingerprint = {**fingerprint(os_name, variant), **on_platform(description), "runtime": description}
+        return found
     return {
         "os": os_name,
         "release": platform.release(),
@@ -136,7 +146,7 @@ def record_exit_status(pytest_status: int) -> ExitStatus:
     return ExitStatus.BROKEN
 
 
-def build_record(machine: Machine, results: list[Cell], *, variant: str, started: datetime,
+def build_record(machine: Machine, results: list[Cell], *, variant: str, started: datetime, runtime: str = HOST,
                  workers: int = 0, exit_status: int | None = None, cells: list[str] | None = None) -> RunRecord:
     data: RunRecord = {
         "schema": "dualstack-conformance/run/1",
@@ -149,7 +159,7 @@ def build_record(machine: Machine, results: list[Cell], *, variant: str, started
             "workers": workers,
             "exit_status": None if exit_status is None else int(exit_status),
         },
-        "platform": fingerprint(machine.os, variant),
+        "platform": fingerprint(machine.os, variant, runtime),
         "facts": machine.as_dict(),
         "results": results,
     }

@@ -4,7 +4,9 @@ touching the host. Linux on x86_64 and aarch64 only.
 - ``af-inet6``: socket(AF_INET6, ...) fails with EAFNOSUPPORT, the way a kernel booted
   with ipv6.disable=1 answers (the no-af-inet6 variant);
 - ``namespaces``: unshare() fails with EPERM, the way it does for a user who may not
-  create namespaces (to check that variants are then skipped, not failed).
+  create namespaces (to check that variants are then skipped, not failed);
+- ``xstate-regset``: ptrace(PTRACE_GETREGSET) fails with EIO, so that user-mode Linux
+  6.1 falls back to FXSAVE-format registers on a host with a large XSAVE area.
 
 ``python -m conformance.seccomp [--refuse WHAT]... -- COMMAND...`` (default: af-inet6)
 """
@@ -25,12 +27,15 @@ BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K = 0x20, 0x15, 0x06
 # struct seccomp_data: int nr; u32 arch; u64 ip; u64 args[6] (little-endian low word first)
 OFFSET_NR, OFFSET_ARCH, OFFSET_ARG0 = 0, 4, 16
 # machine -> (AUDIT_ARCH_*, {syscall name: number})
-ARCHES = {"x86_64": (0xC000003E, {"socket": 41, "unshare": 272}),
-          "aarch64": (0xC00000B7, {"socket": 198, "unshare": 97})}
+ARCHES = {"x86_64": (0xC000003E, {"socket": 41, "unshare": 272, "ptrace": 101}),
+          "aarch64": (0xC00000B7, {"socket": 198, "unshare": 97, "ptrace": 117})}
+PTRACE_GETREGSET = 0x4204
 # what can be refused -> (syscall, first argument or None for any, errno)
 REFUSALS = {
     "af-inet6": ("socket", socket.AF_INET6, errno.EAFNOSUPPORT),
     "namespaces": ("unshare", None, errno.EPERM),
+    # user-mode Linux 6.1 then keeps FP registers in FXSAVE form (conformance/runtimes.py)
+    "xstate-regset": ("ptrace", PTRACE_GETREGSET, errno.EIO),
 }
 
 

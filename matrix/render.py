@@ -1,5 +1,6 @@
-"""Render the matrix: Markdown (GitHub, job summaries), a self-contained HTML page, and
-an SVG picture for the README. Everything from the matrix data; nothing fetched.
+"""Render the matrix: Markdown (GitHub, job summaries) and a self-contained HTML page
+(the SVG picture for the README is matrix/picture.py). Everything from the matrix data;
+nothing fetched.
 
 Both documents open with the answers (matrix/answers.py) and the blog's claims
 (matrix/claims.py); the Markdown then gives the summary and the platform list and links
@@ -13,7 +14,6 @@ from importlib import resources
 from urllib.parse import quote
 
 import jinja2
-from markupsafe import escape
 
 from conformance.vocabulary import VERDICT_ORDER, Verdict
 from matrix import columns as cols
@@ -136,15 +136,13 @@ def markdown(matrix: dict) -> str:
         out.append(f"| {_md(labels[c['key']])} | {sum(counts.values())} | {_counts_words(counts)} | "
                    f"{_md(ctx['differs_count'].get(c['key'], '–'))} |")
     deviating = [(row, key, cell) for row in matrix["rows"] for key, cell in row["cells"].items()
-                 if cell["verdict"] in (Verdict.DEVIATES, Verdict.ERROR)]
+                 if cell["verdict"] in (Verdict.DEVIATES, Verdict.ERROR) and not cell.get("known")]
     if deviating:
         out += ["", f"## Deviations ({len(deviating)})", ""]
         for row, key, cell in deviating:
             diffs = "; ".join(f"{d['field']}: expected {d['expected']}, observed {d['observed']}"
                               for d in cell.get("differences", []))
-            known = cell.get("known")
-            why = f" — known: {_md(known['reason'])} ({known.get('source', '')})" if known else ""
-            out.append(f"- {_code(row['id'])} on {_md(labels[key])}: {_md(diffs or cell.get('reason') or '')}{why}")
+            out.append(f"- {_code(row['id'])} on {_md(labels[key])}: {_md(diffs or cell.get('reason') or '')}")
     out += ["", "## Platforms", "",
             "| platform | OS | release | Python | variant | default v6only TCP/UDP | ::1 | IPv4-mapped | knobs |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -155,6 +153,7 @@ def markdown(matrix: dict) -> str:
         out.append(f"| {_md(labels[c['key']])} | {_md(p.get('distribution') or p['os'])} | {_md(p['release'])} | "
                    f"{_md(p['python'])} | {_md(p['variant'])} | {dv['tcp']}/{dv['udp']} | "
                    f"{'yes' if f['has_ipv6'] else 'no'} | {'yes' if f['has_mapped'] else 'no'} | {_md(knobs)} |")
+    out += known_deviations(matrix, labels)
     if documented:
         out += ["", "Documented, not observed (◇): " + ", ".join(_md(c["name"]) for c in documented)
                 + ". Their answers are what the documentation says; a blank in their columns means it says nothing."]
@@ -171,6 +170,34 @@ def markdown(matrix: dict) -> str:
             f"family, with expected vs observed, the rule, its sources and a reproducer: [{HTML_NAME}]({HTML_NAME}). "
             "The data: `matrix.json`."]
     return "\n".join(out) + "\n"
+
+
+def known_causes(matrix: dict) -> list[dict]:
+    """Where and why a runtime differs from what Linux documents: one entry per column
+    and cause that the runtime's own source explains (conformance/data/known/)."""
+    causes: dict[tuple[str, str], dict] = {}
+    for row in matrix["rows"]:
+        for key, cell in row["cells"].items():
+            known = cell.get("known")
+            if known:
+                entry = causes.setdefault((key, known["cause"]), {"column": key, **known, "cells": []})
+                entry["cells"].append(row["id"])
+    return list(causes.values())
+
+
+def known_deviations(matrix: dict, labels: dict) -> list[str]:
+    causes = known_causes(matrix)
+    if not causes:
+        return []
+    out = ["", "## Known deviations", "", KNOWN_INTRO, "", "| platform | cause | cells | why | source |",
+           "|---|---|---|---|---|"]
+    out += [f"| {_md(labels[c['column']])} | {_md(c['cause'])} | {len(c['cells'])} | {_md(c['reason'])} | "
+            f"[source]({c['source']}) |" for c in causes]
+    return out
+
+
+KNOWN_INTRO = ("Differences from what Linux documents that the runtime's own source explains: recorded as "
+               "deviations, they do not fail the run.")
 
 
 CLAIM_MARKS = {"holds": "✓", "fails": "✗", "not measured": "?", "not judged": "–"}
@@ -335,56 +362,6 @@ def html(matrix: dict) -> str:
                known_glyph=KNOWN_GLYPH, claim_marks=CLAIM_MARKS, badge_class=_badge_class,
                titles={c["key"]: cols.title(c) for c in matrix["columns"]},
                counts={c["key"]: _counts_words(column_counts(matrix, c["key"])) for c in ctx["observed"]},
-               html_name=HTML_NAME, documented_word=DOCUMENTED)
+               html_name=HTML_NAME, documented_word=DOCUMENTED, known_causes=known_causes(matrix),
+               known_intro=KNOWN_INTRO)
     return _environment().get_template("report.html").render(**ctx)
-
-
-# --- SVG -----------------------------------------------------------------------------
-
-def svg(matrix: dict) -> str:
-    """A picture of the answers grid: a row per question, a column per platform, each
-    answer coloured by behaviour and carrying its text and conformance glyph."""
-    ctx = context(matrix)
-    shown = ctx["observed"] + ctx["documented"]
-    grid = ctx["answers"]["rows"]
-    label_w, col_w, row_h, head_h = 300, 132, 22, 64
-    width = label_w + col_w * len(shown) + 10
-    height = head_h + row_h * len(grid) + 40
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-           f'font-family="sans-serif" font-size="11" role="img" aria-label="Dual-stack answers per platform">',
-           f'<rect width="{width}" height="{height}" fill="#fff"/>',
-           '<text x="6" y="18" font-size="14" font-weight="bold">Dual-stack sockets: the answers, per platform</text>',
-           '<text x="6" y="34" fill="#57606a">colour = behaviour · ✓ matches the docs · ◇ documented, not measured'
-           ' · ? not documented</text>']
-    for i, c in enumerate(shown):
-        x = label_w + i * col_w
-        words = ctx["labels"][c["key"]].split(" · ")
-        lines = [" · ".join(words[:-1]) or words[0], words[-1] if len(words) > 1 else ""]
-        style = ' font-style="italic"' if c["kind"] != "observed" else ""
-        for j, line in enumerate(lines):
-            out.append(f'<text x="{x + 4}" y="{head_h - 18 + j * 12}"{style}>{escape(_clip(line, 21))}</text>')
-    for r, row in enumerate(grid):
-        y = head_h + r * row_h
-        out.append(f'<text x="6" y="{y + 15}">{escape(_clip(row["question"]["short"], 46))}</text>')
-        for i, c in enumerate(shown):
-            a = row["answers"][c["key"]]
-            fill, edge = BEHAVIOUR_COLOURS[a["behaviour"]]
-            x = label_w + i * col_w
-            dash = ' stroke-dasharray="3 2"' if a["documented"] else ""
-            out.append(f'<rect x="{x + 1}" y="{y + 1}" width="{col_w - 2}" height="{row_h - 2}" fill="{fill}" '
-                       f'stroke="{edge}"{dash}/>')
-            out.append(f'<text x="{x + 5}" y="{y + 15}">{escape(a["glyph"])} {escape(_clip(a["text"], 19))}</text>')
-    y = head_h + row_h * len(grid) + 20
-    x = 6
-    for name, label in BEHAVIOURS.items():
-        fill, edge = BEHAVIOUR_COLOURS[name]
-        out.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{fill}" stroke="{edge}"/>')
-        out.append(f'<text x="{x + 16}" y="{y}">{escape(label)}</text>')
-        x += 28 + 6 * len(label)
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
-def _clip(text: str, size: int) -> str:
-    return text if len(text) <= size else text[:size - 1] + "…"
-

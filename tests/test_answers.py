@@ -135,7 +135,8 @@ def test_a_known_deviation_reads_apart_from_an_unexplained_one():
     key = found["matrix"]["columns"][0]["key"]
     assert found["any-serves-ipv4-default"][key]["badge"] == "deviates"
     row = next(r for r in found["matrix"]["rows"] if r["id"] == ANY_V4)
-    row["cells"][key]["known"] = {"reason": "gVisor answers RST late", "source": "https://gvisor.dev/issue/1"}
+    row["cells"][key]["known"] = {"cause": "late-rst", "reason": "gVisor answers RST late",
+                                  "source": "https://gvisor.dev/issue/1"}
     explained = {r["question"]["id"]: r["answers"] for r in answers(found["matrix"])["rows"]}
     assert (explained["any-serves-ipv4-default"][key]["glyph"], explained["any-serves-ipv4-default"][key]["badge"]) \
         == ("!", "deviates (known)")

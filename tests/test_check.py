@@ -305,20 +305,22 @@ class FakeRuntimes:
     """A stand-in for conformance/runtimes.py with its interface: one runtime that runs
     the check through `env` (a real command in between), one that is unavailable."""
 
-    NAMES = ("through-env", "absent")
+    @staticmethod
+    def names() -> list[str]:
+        return ["through-env", "absent"]
 
     @staticmethod
     def unavailable(name: str) -> str | None:
         return "no absent runtime on this machine" if name == "absent" else None
 
     @staticmethod
-    def command(name: str, argv: list[str]) -> list[str]:
+    def command_inside(name: str, argv: list[str], writable) -> list[str]:
         return ["env", "DUALSTACK_RUNTIME=through-env", *argv]
 
 
 @pytest.mark.skipif(shutil.which("env") is None, reason="needs env(1)")
 def test_a_runtime_from_conformance_runtimes_wraps_the_check_or_is_skipped_with_its_reason(monkeypatch):
-    monkeypatch.setitem(sys.modules, "conformance.runtimes", FakeRuntimes)
+    monkeypatch.setattr(environments, "runtimes", FakeRuntimes)
     assert list(environments.known_runtimes()) == ["host", "through-env", "absent"]
     checked = check.check([PYTHON, "-m", "http.server", "--bind", "::", "{port}"], runtime="all")
     record.validate(checked.data, "check-1")
@@ -332,7 +334,7 @@ def test_a_runtime_from_conformance_runtimes_wraps_the_check_or_is_skipped_with_
 
 
 def test_nothing_checked_is_not_a_pass(monkeypatch):
-    monkeypatch.setitem(sys.modules, "conformance.runtimes", FakeRuntimes)
+    monkeypatch.setattr(environments, "runtimes", FakeRuntimes)
     checked = check.check([PYTHON, "-m", "http.server", "{port}"], runtime="absent")
     assert checked.exit_status == result.EXIT_USAGE
     assert "nothing checked" in checked.text

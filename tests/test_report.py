@@ -12,6 +12,7 @@ from matrix import merge, record, render
 from matrix.beliefs import check_beliefs, recipes
 from matrix.diff import as_markdown as diff_markdown
 from matrix.diff import diff
+from matrix.picture import svg
 from tests.conftest import ROOT, run_dualstack
 
 
@@ -277,6 +278,6 @@ def test_code_spans_hold_no_html_entities_and_ranges_are_words(committed):
 
 
 def test_the_svg_is_a_picture_of_the_answers(committed):
-    picture = render.svg(committed)
+    picture = svg(committed)
     assert picture.count("<rect") > 15 * len(committed["columns"])  # a cell per question and platform
     assert "conflict at bind" in picture and "◇" in picture and "not documented" in picture

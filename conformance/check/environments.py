@@ -12,8 +12,9 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conformance import variants
+from conformance import runtimes, variants
 from conformance.check.request import UsageError
+from conformance.scratch import scratch_folder
 
 DEFAULT_VARIANT = "default"
 
@@ -32,17 +33,17 @@ HOST = Runtime("host", lambda: None, lambda argv: argv)
 
 
 def known_runtimes() -> dict[str, Runtime]:
-    """The host, plus the sandboxes of conformance.runtimes (gVisor, UML) once that module
-    is there: its NAMES, unavailable(name) and command(name, argv)."""
+    """The host, plus the sandboxes of conformance/runtimes.py (gVisor, UML)."""
     known = {HOST.name: HOST}
-    try:
-        from conformance import runtimes as sandboxes  # type: ignore[attr-defined]
-    except ImportError:
-        return known
-    for name in sandboxes.NAMES:
-        known[name] = Runtime(name, functools.partial(sandboxes.unavailable, name),
-                              functools.partial(sandboxes.command, name))
+    for name in runtimes.names():
+        known[name] = Runtime(name, functools.partial(runtimes.unavailable, name), functools.partial(inside, name))
     return known
+
+
+def inside(runtime: str, argv: list[str]) -> list[str]:
+    """The inner check's command line, run inside the runtime. It answers on its
+    standard output; the one folder the runtime lets it write is this user's scratch."""
+    return runtimes.command_inside(runtime, argv, scratch_folder("check"))
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,10 @@ def asked(variant: str, runtime: str) -> list[Environment]:
     if unknown or not chosen:
         raise UsageError(f"dualstack check: unknown --variant {(unknown or [variant])[0]!r}; "
                          f"known: {', '.join(names)}, all")
-    runtimes = known_runtimes()
-    if runtime != "all" and runtime not in runtimes:
-        later = "" if len(runtimes) > 1 else " (gvisor and uml come with conformance/runtimes.py)"
-        raise UsageError(f"dualstack check: unknown --runtime {runtime!r}; known: {', '.join(runtimes)}, all{later}")
-    return [Environment(r, v) for r in (runtimes if runtime == "all" else [runtime]) for v in chosen]
+    known = known_runtimes()
+    if runtime != "all" and runtime not in known:
+        raise UsageError(f"dualstack check: unknown --runtime {runtime!r}; known: {', '.join(known)}, all")
+    return [Environment(r, v) for r in (known if runtime == "all" else [runtime]) for v in chosen]
 
 
 def describe(environment: Environment) -> str:

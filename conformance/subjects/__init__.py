@@ -37,7 +37,9 @@ from conformance.sockets import client_socket_family, connect_outcome
 from conformance.vocabulary import CLIENTS, Outcome
 
 HERE = Path(__file__).parent
-READY_DEADLINE = 10.0  # uvicorn with two workers takes a second or two; a broken subject hits this
+# uvicorn with two workers takes a second or two; a broken subject hits this. A slower
+# runtime (user-mode Linux traps every system call) sets a longer one (runtimes.toml).
+READY_DEADLINE = float(os.environ.get("DUALSTACK_READY_DEADLINE", "10"))
 PROBE_DEADLINE = 5.0
 KILL_GRACE = 5.0
 SETTLE_DEADLINE = 5.0
@@ -310,7 +312,10 @@ def listening(text: str, port: int, platform: str, proto: str = "tcp") -> list[s
     UDP socket has none) or local address and v6only (ss). Queue counters and Windows'
     owning PID are dropped."""
     if platform.startswith("linux"):
-        summaries = [_ss_summary(line) for line in text.splitlines() if line.strip()]
+        # TCP: LISTEN lines only; where ss cannot ask the kernel over netlink (gVisor has no
+        # NETLINK_SOCK_DIAG) it reads /proc/net/tcp and lists bound, unconnected sockets too
+        lines = [line for line in text.splitlines() if line.strip()]
+        summaries = [_ss_summary(line) for line in lines if proto != "tcp" or line.split()[0] == "LISTEN"]
         return [s for s in summaries if re.search(rf"[.:]{port}\b", s.split()[0])]
     # Windows: Proto Local Foreign State PID. BSD and macOS: Proto Recv-Q Send-Q Local Foreign State,
     # the protocol tcp4/tcp6/tcp46 (macOS, FreeBSD) or tcp/tcp6 (OpenBSD). A UDP line has no State.
@@ -350,6 +355,10 @@ def _ss_summary(line: str) -> str:
     return f"{local} {v6only}".strip()
 
 
+def probe_clients(port: int, http: bool) -> dict[str, str]:
+    return {client: probe(port, client, http) for client in CLIENTS}
+
+
 def run_subject(command: list[str], port: int, http: bool, ready_deadline: float = READY_DEADLINE) -> Run:
     """Start, wait, probe the three clients, list, and always kill."""
     # Windows: the logs stay open in the dying tree for a moment after taskkill (WinError 32);
@@ -360,12 +369,17 @@ def run_subject(command: list[str], port: int, http: bool, ready_deadline: float
             state = wait_ready(process, port, ready_deadline)
             run = Run(outcome=state)
             if state == "ok":
-                run.clients = {client: probe(port, client, http) for client in CLIENTS}
+                ready = listeners(port)
+                run.clients = probe_clients(port, http)
                 if any(v in DYING for v in run.clients.values()):
                     # a reset or a silent HTTP server: it may be dying; see (bounded) whether it exits
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         process.wait(timeout=SETTLE_DEADLINE)
                 listed = listeners(port)
+                if listed and ready is not None and len(listed) > len(ready):
+                    # a second socket began listening while we probed (asyncio listens on its
+                    # sockets one by one): the server was still starting, so ask once more
+                    run.clients = probe_clients(port, http)
                 # the port is drawn at random: write it as P so runs compare
                 run.listeners = [re.sub(rf"([.:]){port}\b", r"\1P", line) for line in listed or []]
                 # a server that bound, then failed to finish starting (a second listen() that

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from conformance.documented import documented_columns
-from matrix import merge, render
+from matrix import merge, picture, render
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "reports" / "runs"
@@ -80,7 +80,7 @@ def measure(name: str, paths: list[Path], folder: Path) -> None:
     runs = merge.load_runs(paths)
     matrix = merge.merge(runs, documented_columns({data["platform"]["os"] for _, data in runs}))
     merged = time.perf_counter()
-    outputs = {"md": render.markdown(matrix), "html": render.html(matrix), "svg": render.svg(matrix),
+    outputs = {"md": render.markdown(matrix), "html": render.html(matrix), "svg": picture.svg(matrix),
                "json": json.dumps(matrix)}
     done = time.perf_counter()
     rss_after = peak_rss_mib()
