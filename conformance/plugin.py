@@ -61,12 +61,6 @@ def cell_id(item) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    runtime = config.getoption("dualstack_runtime")
-    for item in items:
-        cell = cell_id(item)
-        reason = runtimes.skipped_cell(runtime, cell) if cell is not None else None
-        if reason is not None:
-            item.add_marker(pytest.mark.skip(reason=reason))
     patterns = config.getoption("dualstack_cells")
     if not patterns:
         return
@@ -111,9 +105,12 @@ def check_scenario(request, dualstack_machine, dualstack_platform):
 
     def run(scenario: Scenario) -> dict[str, Any]:
         expectation = expect(scenario, dualstack_platform, dualstack_machine)
+        runtime = request.config.getoption("dualstack_runtime")
+        cannot = runtimes.skipped_cell(runtime, scenario.id)  # a cell this runtime cannot judge, and why
         started = time.perf_counter()
         try:
-            observation = observe(scenario, dualstack_machine, dualstack_platform)
+            observation = Observation(outcome=Outcome.UNSUPPORTED, stage="precondition", notes=[cannot]) \
+                if cannot is not None else observe(scenario, dualstack_machine, dualstack_platform)
         except Exception as exc:  # the harness broke: record it, then let pytest show it
             entry = result_entry(scenario, Observation(outcome=Outcome.ERROR), expectation, Verdict.ERROR, [],
                                  (time.perf_counter() - started) * 1000, reason=f"{type(exc).__name__}: {exc}")
@@ -127,7 +124,6 @@ def check_scenario(request, dualstack_machine, dualstack_platform):
         elif verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED) and expectation.reasons:
             reason = expectation.reasons[0].because
         entry = result_entry(scenario, observation, expectation, verdict, found, duration_ms, reason)
-        runtime = request.config.getoption("dualstack_runtime")
         fails = judge_known(runtime, entry)
         request.node.user_properties.append((RESULT_KEY, json.dumps(entry)))
         if "known" in entry:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO
 
 from conformance.datafiles import DATA, load_toml
+from conformance.scratch import SHARED_TMP
 
 SKIP = 77  # as conformance.variants: the automake convention for "skipped"
 BROKEN = 3  # the runtime stopped before the command finished
@@ -269,9 +270,11 @@ SOCKET_PATH_ROOM = 40  # runsc and UML make Unix sockets under the scratch folde
 
 
 def socket_temp() -> str:
-    """The temp folder, or /tmp when its path leaves too little room for the Unix socket
-    paths the runtime makes under it (tox's and pytest's temp folders are deep)."""
-    folder = tempfile.gettempdir()
+    """Where the runtime's own state goes: the shared temp folder (never the run's own
+    TMPDIR, which lies inside the folder bound writable into the sandbox), or /tmp when
+    its path leaves too little room for the Unix socket paths the runtime makes under it
+    (tox's and pytest's temp folders are deep)."""
+    folder = os.environ.get(SHARED_TMP) or tempfile.gettempdir()
     return folder if len(folder) <= SOCKET_PATH_ROOM else "/tmp"
 
 
