@@ -479,3 +479,18 @@ def test_the_actions_workflow_runs_it_on_linux_macos_and_windows():
     assert len(used) >= 2 and any(s.get("continue-on-error") for s in used)
     assert all(re.fullmatch(r"[0-9a-f]{40}", s["uses"].split("@")[1]) for s in job["steps"]
                if s.get("uses", "./") != "./")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["gvisor", "uml"])
+def test_a_server_is_checked_inside_another_network_stack(runtime):
+    from conformance import runtimes
+
+    reason = runtimes.unavailable(runtime)
+    if reason is not None:
+        pytest.skip(f"{runtime} cannot start here: {reason}")
+    done, data = checked_json("--runtime", runtime, "--", "python3", "-m", "http.server", "--bind", "::", "{port}")
+    assert done.returncode == 0, done.stderr
+    (env,) = data["environments"]
+    assert (env["name"], env["status"], env["runtime"]) == (f"{runtime}/default", "checked", runtime)
+    assert {name: c["outcome"] for name, c in env["clients"].items()} == {"ipv4": "ok", "mapped": "ok", "ipv6": "ok"}

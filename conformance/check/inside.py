@@ -28,6 +28,11 @@ INNER_MARGIN = 60.0  # namespace set-up, interpreter start and the kill grace, o
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # where `python -m conformance...` finds this package
 
 
+# The inner check's answer, one line on its standard output: marked, because a runtime
+# may print lines of its own there (user-mode Linux's kernel does).
+ANSWER = "dualstack-check-answer: "
+
+
 def check_in(request: Request, environment: Environment) -> dict[str, Any]:
     """The environment's result: checked here, or inside it."""
     if environment.here:
@@ -45,7 +50,7 @@ def inner_command(request: Request, environment: Environment, runtime: Runtime) 
 
 
 def check_inside(request: Request, environment: Environment, runtime: Runtime) -> dict[str, Any]:
-    """This package, run inside the environment; its last line of output is the result."""
+    """This package, run inside the environment; its last answer line is the result."""
     reason = runtime.unavailable()
     if reason is not None:
         return outcome(environment, Status.SKIPPED, reason)
@@ -66,8 +71,9 @@ def check_inside(request: Request, environment: Environment, runtime: Runtime) -
     said = (stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
     if process.returncode == SKIP:
         return outcome(environment, Status.SKIPPED, said)
+    answers = [line[len(ANSWER):] for line in stdout.splitlines() if line.startswith(ANSWER)]
     try:
-        data = json.loads(stdout.strip().splitlines()[-1])
+        data = json.loads(answers[-1])
     except (IndexError, ValueError):
         return outcome(environment, Status.ERROR, f"the check broke there: {said}", began)
     return dict(data, name=environment.name, runtime=environment.runtime, variant=environment.variant)
@@ -75,4 +81,4 @@ def check_inside(request: Request, environment: Environment, runtime: Runtime) -
 
 def answer_inside(request: Request) -> None:
     """The inner end: this environment only, as the host's default one, in one line of JSON."""
-    print(json.dumps(check_here(request, HERE)))
+    print(ANSWER + json.dumps(check_here(request, HERE)), flush=True)
