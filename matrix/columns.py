@@ -12,11 +12,14 @@ DEFAULT_VARIANT = "default"
 
 
 def runtime(column: dict) -> str:
-    """The network stack a run used when it is not the host kernel's: "gvisor 2024...", or ""."""
+    """The network stack a run used when it is not the host kernel's, or "": its name, and
+    its version where it has no kernel release of its own for the label to show
+    ("gvisor 0.0~20221219.0"; user-mode Linux is "uml", its 6.1 release names it)."""
     found = (column.get("platform") or {}).get("runtime") or {}
     if not found or found.get("name", "host") == "host":
         return ""
-    return " ".join(str(part) for part in (found.get("name"), found.get("version")) if part)
+    version = found.get("version") if found.get("release") is None else None
+    return " ".join(str(part) for part in (found.get("name"), version) if part)
 
 
 def _release(platform: dict) -> str:
@@ -72,7 +75,9 @@ def default_columns(columns: list[dict]) -> dict[str, str]:
 
 
 def ordered(columns: list[dict]) -> list[dict]:
-    """Observed columns, each platform's default first, then the documented ones."""
+    """Observed columns, the host's before other network stacks', each platform's default
+    first, then the documented ones."""
     observed = sorted((c for c in columns if c["kind"] == "observed"),
-                      key=lambda c: (_identity(c), c["platform"]["variant"] != DEFAULT_VARIANT, c["key"]))
+                      key=lambda c: (runtime(c) != "", _identity(c), c["platform"]["variant"] != DEFAULT_VARIANT,
+                                     c["key"]))
     return observed + [c for c in columns if c["kind"] != "observed"]

@@ -274,7 +274,7 @@ def test_code_spans_hold_no_html_entities_and_ranges_are_words(committed):
     assert spans and not [text for _, text in spans if re.search(r"&#?\w+;", text)]
     assert any("[::]" in text for _, text in spans)  # shown as it is, not as &#91;::&#93;
     summary = sections(md)["Summary"]
-    assert "| 429 | 352 conform · 5 informational · 72 cannot run |" in summary  # words, not "✓ 352 – 72"
+    assert re.search(r"\| \d+ \| \d+ conform · \d+ informational · \d+ cannot run", summary)  # words, not "✓ 352 – 72"
 
 
 def test_the_svg_is_a_picture_of_the_answers(committed):
