@@ -170,11 +170,13 @@ def command_inside(name: str, argv: list[str], writable: Path) -> list[str]:
 
 
 def run_environment(name: str) -> dict[str, str]:
-    """The environment inside: ours, with the temporary folder the runtime's own and
-    the runtime's own settings (runtimes.toml) first."""
+    """The environment inside: ours, with the temporary folder the runtime's own (also
+    for what outlives one session there: the sandbox is new each time) and the runtime's
+    own settings (runtimes.toml) first."""
     own = spec(name).get("environment", {})
-    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP", *own)}
-    return {**env, "TMPDIR": "/tmp", **own}
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP", SHARED_TMP, *own)}
+    tmp = spec(name)["tmpdir"]
+    return {**env, "TMPDIR": tmp, SHARED_TMP: tmp, **own}
 
 
 # --- gVisor -----------------------------------------------------------------------
@@ -197,7 +199,6 @@ def gvisor_bundle(argv: list[str], cwd: str, writable: Path) -> dict:
         "hostname": "gvisor",
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"},
             {"destination": str(writable), "type": "bind", "source": str(writable), "options": ["rbind", "rw"]},
         ],
         "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},

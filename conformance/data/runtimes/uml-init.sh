@@ -5,7 +5,7 @@
 # host folders to mount writable at their own paths. The command's exit status goes
 # to "$status_dir/status"; then the kernel powers off, which ends the linux.uml process.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
-. "$DUALSTACK_JOB"  # before /tmp is covered: the job file lives in the host's temp folder
+. "$DUALSTACK_JOB"  # the job file lives in the host's temp folder
 
 power_off() {  # PID 1 must not exit (the kernel would panic): wait for the power-off
     echo o > /proc/sysrq-trigger
@@ -21,7 +21,9 @@ mount -t proc proc /proc && mount -t sysfs sys /sys || fail "cannot mount /proc,
 mountpoint -q /dev || mount -t devtmpfs dev /dev
 # writable places the suite's own scratch needs; the host's files stay read-only
 mkdir -p /dev/shm  # multiprocessing's semaphores (hypercorn) live there
-mount -t tmpfs tmp /tmp && mount -t tmpfs run /run && mount -t tmpfs shm /dev/shm || fail "cannot mount tmpfs"
+# (not over /tmp: a checkout or virtualenv under the host's /tmp must stay visible; the
+# temporary folder inside is /run/tmp, runtimes.toml)
+mount -t tmpfs run /run && mkdir -p /run/tmp && mount -t tmpfs shm /dev/shm || fail "cannot mount tmpfs"
 for module in $modules; do
     insmod "/usr/lib/uml/modules/$(uname -r)/kernel/$module" || fail "insmod $module failed"
 done
