@@ -34,8 +34,8 @@ def main() -> None:
     slowest_id, slowest = max(((k, max(v)) for k, v in per_cell.items()), key=lambda kv: kv[1])
     median_family = statistics.median(family_times)
     for proto in ("tcp", "udp"):
-        cells = [max(v) for k, v in per_cell.items() if k.startswith(f"connect/{proto}/")]
-        print(f"{proto}: {len(cells)} cells, slowest {max(cells) * 1000:.1f} ms")
+        worst = [max(v) for k, v in per_cell.items() if k.startswith(f"connect/{proto}/")]
+        print(f"{proto}: {len(worst)} cells, slowest {max(worst) * 1000:.1f} ms")
     print(f"connect family: {len(cells)} cells, median {median_family * 1000:.1f} ms per pass "
           f"({len(cells) / median_family:.0f} cells/s) over {args.rounds} passes, "
           f"worst pass {max(family_times) * 1000:.1f} ms")
