@@ -17,11 +17,7 @@ import sys
 from pathlib import Path
 
 from conformance import __version__
-from conformance.vocabulary import ExitStatus
-
-
-class UsageError(Exception):
-    pass
+from conformance.vocabulary import ExitStatus, UsageError
 
 
 class Parser(argparse.ArgumentParser):

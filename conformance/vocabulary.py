@@ -104,5 +104,10 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # Ctrl-C or SIGTERM: no record was written or replaced
 
 
+class UsageError(Exception):
+    """Bad input to a command: str() is the one-line message; the command exits USAGE (2)
+    having run and written nothing."""
+
+
 def is_ipv6(address: str) -> bool:
     return ":" in address

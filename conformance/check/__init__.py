@@ -42,9 +42,10 @@ from conformance.check import result
 from conformance.check.command import add_parser, parse
 from conformance.check.environments import HOST, asked
 from conformance.check.inside import answer_inside, check_in
-from conformance.check.request import DEFAULT_TIMEOUT, Request, UsageError, check_request, expected
+from conformance.check.request import DEFAULT_TIMEOUT, Request, check_request, expected
 from conformance.check.text import render
 from conformance.interrupts import terminate_as_interrupt
+from conformance.vocabulary import UsageError
 
 __all__ = ["Checked", "UsageError", "check", "main", "register"]
 

@@ -11,8 +11,8 @@ import os
 from typing import Any, NoReturn
 
 from conformance.check.environments import DEFAULT_VARIANT, HOST
-from conformance.check.request import DEFAULT_TIMEOUT, Request, UsageError, check_request
-from conformance.vocabulary import CLIENTS
+from conformance.check.request import DEFAULT_TIMEOUT, Request, check_request
+from conformance.vocabulary import CLIENTS, UsageError
 
 DESCRIPTION = ("Run your server command on a free loopback port and tell whether IPv4, IPv4-mapped and IPv6 "
                "clients reach it, what it listens on, and what to change. Put {port} where the command takes "

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from conformance import runtimes, variants
-from conformance.check.request import UsageError
 from conformance.scratch import scratch_folder
+from conformance.vocabulary import UsageError
 
 DEFAULT_VARIANT = "default"
 

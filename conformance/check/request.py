@@ -13,14 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance import subjects
-from conformance.vocabulary import CLIENTS
+from conformance.vocabulary import CLIENTS, UsageError
 
 DEFAULT_TIMEOUT = subjects.READY_DEADLINE
 MAX_TIMEOUT = 300.0  # a readiness wait longer than this is a mistake, not a slow server
-
-
-class UsageError(Exception):
-    """Bad input; str() is the one-line message."""
 
 
 @dataclass(frozen=True)

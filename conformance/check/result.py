@@ -15,8 +15,8 @@ from typing import Any
 
 from conformance.check.answer import meaning, shape
 from conformance.check.environments import Environment
-from conformance.check.request import Request, UsageError
-from conformance.vocabulary import ExitStatus, Outcome, Word
+from conformance.check.request import Request
+from conformance.vocabulary import ExitStatus, Outcome, UsageError, Word
 
 SCHEMA = "dualstack-conformance/check/1"
 # the dualstack command's exit statuses, as the check uses them
