@@ -225,11 +225,11 @@ def set_reuse(sock: socket.socket, option: str) -> None:
     if option == "none":
         return
     if not hasattr(socket, option):  # Windows has no SO_REUSEPORT, POSIX no SO_EXCLUSIVEADDRUSE
-        raise Failure("unsupported", "setsockopt")
+        raise Failure(Outcome.UNSUPPORTED, "setsockopt")
     try:
         sock.setsockopt(socket.SOL_SOCKET, getattr(socket, option), 1)
     except OSError as exc:
-        raise Failure("option-error", "setsockopt", exc) from exc
+        raise Failure(Outcome.OPTION_ERROR, "setsockopt", exc) from exc
 
 
 def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
@@ -242,7 +242,7 @@ def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> 
 
 def _coexist_once(scenario: Scenario, port: int) -> Observation:
     proto = scenario.proto
-    obs = Observation(outcome="ok")
+    obs = Observation(outcome=Outcome.OK)
     with contextlib.ExitStack() as stack:
         try:
             v4 = open_socket(stack, socket.AF_INET, proto)
@@ -261,13 +261,13 @@ def _coexist_once(scenario: Scenario, port: int) -> Observation:
             except OSError as exc:
                 if port_taken(exc):
                     raise PortStolen() from exc  # someone else's port: draw another
-                raise Failure("bind-error", "bind-first", exc) from exc
+                raise Failure(Outcome.BIND_ERROR, "bind-first", exc) from exc
             try:
-                call("bind-second", "bind-error", second.bind, (second_addr, port))
+                call("bind-second", Outcome.BIND_ERROR, second.bind, (second_addr, port))
                 obs.effective_v6only = read_v6only(v6)
                 if proto == "tcp":
-                    call("listen-first", "listen-error", first.listen, 8)
-                    call("listen-second", "listen-error", second.listen, 8)
+                    call("listen-first", Outcome.LISTEN_ERROR, first.listen, 8)
+                    call("listen-second", Outcome.LISTEN_ERROR, second.listen, 8)
             except Failure as failure:
                 if failure.exc is not None and port_taken(failure.exc):
                     stack.close()  # release ours, then see whether a stranger holds the port

@@ -33,7 +33,7 @@ from conformance.sockets import (
     send_control,
     set_v6only,
 )
-from conformance.vocabulary import CLIENTS, CONNECT_DEADLINE, is_ipv6
+from conformance.vocabulary import CLIENTS, CONNECT_DEADLINE, Outcome, is_ipv6
 
 NAME = "connect"
 
@@ -79,20 +79,20 @@ def expect(s: Scenario, r: Reasoning) -> None:
     r.expect("server_name", bind)
 
     if client == "mapped":
-        client_v6only = r.v6only(s.get("client_v6only"), proto, "option-error")
+        client_v6only = r.v6only(s.get("client_v6only"), proto, Outcome.OPTION_ERROR)
         r.expect("client_v6only", client_v6only)
         if client_v6only:
             r.rule("v6only-client-cannot-use-mapped")
             if proto == "tcp":
                 r.fail(connect_failure(r.maybe_fact("connect_mapped_from_v6only")),
                        "connect_mapped_from_v6only")
-            r.fail("send-error", "send_mapped_from_v6only")
+            r.fail(Outcome.SEND_ERROR, "send_mapped_from_v6only")
         r.rule("mapped-client-is-ipv4")
     elif client == "ipv6":
         if not r.machine.has_ipv6:
             r.fact("connect_without_ipv6_address")
             r.rule("ipv6-loopback-missing")
-            r.fail("connect-error" if proto == "tcp" else "send-error", "connect_without_ipv6_address")
+            r.fail(Outcome.CONNECT_ERROR if proto == "tcp" else Outcome.SEND_ERROR, "connect_without_ipv6_address")
         r.expect("client_v6only", r.default_v6only(proto))
 
     version = CLIENTS[client].ip_version
@@ -106,11 +106,11 @@ def expect(s: Scenario, r: Reasoning) -> None:
     if not accepted:
         if proto == "tcp":
             r.rule("tcp-refused")
-            r.fail("refused", errno="ECONNREFUSED")
+            r.fail(Outcome.REFUSED, errno="ECONNREFUSED")
         r.rule("udp-not-delivered")
-        r.fail("not-delivered")
+        r.fail(Outcome.NOT_DELIVERED)
 
-    r.expectation.outcome = ("ok",)
+    r.expectation.outcome = (Outcome.OK,)
     peer = ("::ffff:127.0.0.1" if version == 4 else "::1") if server_v6 else "127.0.0.1"
     r.expect("peer", peer)
     if proto == "tcp":
@@ -132,18 +132,18 @@ def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> 
 def _connect_once(scenario: Scenario) -> Observation:
     proto, bind = scenario.proto, scenario["bind"]
     client_kind = scenario["client"]
-    obs = Observation(outcome="ok")
+    obs = Observation(outcome=Outcome.OK)
     with contextlib.ExitStack() as stack:
         try:
             server = open_socket(stack, family_of(bind), proto)
             set_v6only(server, scenario.get("v6only"))
             obs.v6only_set = read_v6only(server)
-            call("bind", "bind-error", server.bind, (bind, 0))
+            call("bind", Outcome.BIND_ERROR, server.bind, (bind, 0))
             obs.effective_v6only = read_v6only(server)
             obs.server_name = host_of(server.getsockname())
             port = server.getsockname()[1]
             if proto == "tcp":
-                call("listen", "bind-error", server.listen, 8)
+                call("listen", Outcome.BIND_ERROR, server.listen, 8)
             client_spec = CLIENTS[client_kind]
             target = client_spec.address
             client = open_socket(stack, client_socket_family(client_spec), proto)
@@ -182,12 +182,12 @@ def _udp_exchange(stack, server, bind: str, client, target, obs: Observation) ->
     try:
         client.sendto(probe, target)
     except OSError as exc:
-        raise Failure("send-error", "send", exc) from exc
+        raise Failure(Outcome.SEND_ERROR, "send", exc) from exc
     obs.client_name = host_of(client.getsockname())
     sent = send_control(stack, CONTROL_ROUTES[bind], target[1], control)
     sender = receive_until_control(server, probe, control, sent)
     if sender is None:
-        obs.outcome = "not-delivered"
+        obs.outcome = Outcome.NOT_DELIVERED
         return
     obs.peer = host_of(sender)
     reply, reply_control = b"reply-" + nonce, b"reply-control-" + nonce

@@ -16,6 +16,7 @@ from conformance.platform_model import Platform, Reasoning, Unknown, require
 from conformance.reproducer import TYPE
 from conformance.scenario import Scenario, checks
 from conformance.sockets import SOCK_TYPES, Failure, call, host_of
+from conformance.vocabulary import Outcome
 
 NAME = "names"
 
@@ -58,9 +59,9 @@ def expect(s: Scenario, r: Reasoning) -> None:
         if not r.fact("loopback_is_slash8").asserted:
             raise Unknown("loopback_is_slash8")
         if not r.fact("loopback_is_slash8").value:
-            r.fail("bind-error", "bind_missing_address")
+            r.fail(Outcome.BIND_ERROR, "bind_missing_address")
         r.expect("value", "127.0.0.2")
-    r.expectation.outcome = ("ok",)
+    r.expectation.outcome = (Outcome.OK,)
 
 
 # --- the probe --------------------------------------------------------------------------
@@ -78,7 +79,7 @@ MAPPED_BYTES = bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1])
 
 def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
     check = scenario["check"]
-    obs = Observation(outcome="ok")
+    obs = Observation(outcome=Outcome.OK)
     try:
         if check == "passive-order":
             obs.value = _getaddrinfo(None, 8080, socket.AF_UNSPEC, socket.AI_PASSIVE)
@@ -87,7 +88,7 @@ def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> 
         elif check in ("ai-v4mapped", "ai-all"):
             flag = getattr(socket, "AI_V4MAPPED", None)
             if flag is None or (check == "ai-all" and not hasattr(socket, "AI_ALL")):
-                raise Failure("unsupported", "getaddrinfo")
+                raise Failure(Outcome.UNSUPPORTED, "getaddrinfo")
             host = "127.0.0.1" if check == "ai-v4mapped" else "localhost"
             flags = flag if check == "ai-v4mapped" else flag | socket.AI_ALL
             obs.value = _getaddrinfo(host, 8080, socket.AF_INET6, flags)
@@ -102,14 +103,14 @@ def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> 
             obs.value = str(ipaddress.ip_address("::ffff:7f00:1"))
         elif check == "bind-127.0.0.2":
             with socket.socket(socket.AF_INET, SOCK_TYPES[scenario.proto]) as sock:
-                call("bind", "bind-error", sock.bind, ("127.0.0.2", 0))
+                call("bind", Outcome.BIND_ERROR, sock.bind, ("127.0.0.2", 0))
                 obs.value = host_of(sock.getsockname())
     except socket.gaierror as exc:
-        obs.outcome, obs.stage, obs.errno = "resolve-error", "getaddrinfo", f"EAI:{exc.errno}"
+        obs.outcome, obs.stage, obs.errno = Outcome.RESOLVE_ERROR, "getaddrinfo", f"EAI:{exc.errno}"
     except Failure as failure:
         failure.apply(obs)
     except OSError as exc:
-        Failure("option-error", check, exc).apply(obs)
+        Failure(Outcome.OPTION_ERROR, check, exc).apply(obs)
     return obs
 
 

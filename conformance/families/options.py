@@ -34,31 +34,31 @@ def expect(s: Scenario, r: Reasoning) -> None:
         require(r, ipv4=True)
         if not r.fact("v6only_on_af_inet").asserted:
             raise Unknown("v6only_on_af_inet")
-        r.fail("option-error", "v6only_on_af_inet")
+        r.fail(Outcome.OPTION_ERROR, "v6only_on_af_inet")
     if check == "has-dualstack-ipv6":  # meaningful without AF_INET6 too: it must say False
         r.rule("python-has-dualstack")
-        r.expectation.outcome = ("ok",)
+        r.expectation.outcome = (Outcome.OK,)
         r.expect("value", r.machine.has_mapped)
         return
     require(r, ipv6_socket=True)
     if check == "default-v6only":
-        r.expectation.outcome = ("ok",)
+        r.expectation.outcome = (Outcome.OK,)
         r.expect("value", r.default_v6only(proto))
     elif check == "set-v6only":
         if s["after"] == "connect" and not r.machine.has_ipv6:  # the peer it connects to lives on ::1
             r.rule("ipv6-loopback-missing")
-            r.fail("bind-error", "bind_missing_address", kind=SKIPPED)
+            r.fail(Outcome.BIND_ERROR, "bind_missing_address", kind=SKIPPED)
         r.expect("value", r.default_v6only(proto))
         fact = r.fact("set_v6only_after_bind")
         if not fact.asserted:
             raise Unknown("set_v6only_after_bind")
-        r.fail("option-error", "set_v6only_after_bind")
+        r.fail(Outcome.OPTION_ERROR, "set_v6only_after_bind")
     elif check == "create-server":
         r.rule("python-create-server")
         dualstack = s["dualstack_ipv6"] == "true"
         if dualstack and not r.fact("mapped_supported").value:
-            r.fail("unsupported", kind=UNSUPPORTED)
-        r.expectation.outcome = ("ok",)
+            r.fail(Outcome.UNSUPPORTED, kind=UNSUPPORTED)
+        r.expectation.outcome = (Outcome.OK,)
         r.expect("value", 0 if dualstack else 1)
 
 
@@ -66,7 +66,7 @@ def expect(s: Scenario, r: Reasoning) -> None:
 
 def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
     check = scenario["check"]
-    obs = Observation(outcome="ok")
+    obs = Observation(outcome=Outcome.OK)
     with contextlib.ExitStack() as stack:
         try:
             OPTION_CHECKS[check](stack, scenario, obs)
@@ -90,15 +90,15 @@ def _set_v6only_after(stack, scenario, obs):
     sock = open_socket(stack, socket.AF_INET6, proto)
     if after == "connect":
         peer = open_socket(stack, socket.AF_INET6, proto)
-        call("bind", "bind-error", peer.bind, ("::1", 0))
+        call("bind", Outcome.BIND_ERROR, peer.bind, ("::1", 0))
         if proto == "tcp":
-            call("listen", "bind-error", peer.listen, 1)
+            call("listen", Outcome.BIND_ERROR, peer.listen, 1)
         sock.settimeout(CONNECT_DEADLINE)
-        call("connect", "connect-error", sock.connect, peer.getsockname()[:2])
+        call("connect", Outcome.CONNECT_ERROR, sock.connect, peer.getsockname()[:2])
     else:
-        call("bind", "bind-error", sock.bind, ("::", 0))
+        call("bind", Outcome.BIND_ERROR, sock.bind, ("::", 0))
         if after == "listen":
-            call("listen", "bind-error", sock.listen, 1)
+            call("listen", Outcome.BIND_ERROR, sock.listen, 1)
     try:
         set_v6only(sock, scenario["value"])
     finally:
@@ -115,7 +115,7 @@ def _create_server(stack, scenario, obs):
         server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=dualstack)
     except ValueError as exc:  # CPython's answer when the platform has no dual-stack
         obs.notes.append(str(exc))
-        raise Failure("unsupported", "create_server") from exc
+        raise Failure(Outcome.UNSUPPORTED, "create_server") from exc
     except OSError as exc:
         no_af_inet6 = describe(exc)[0] == "EAFNOSUPPORT"  # the portable name: Winsock's code differs
         raise Failure(Outcome.UNSUPPORTED if no_af_inet6 else Outcome.BIND_ERROR, "create_server", exc) from exc

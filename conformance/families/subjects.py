@@ -126,13 +126,13 @@ def pair_serves(r: Reasoning, pair: coexist.Pair) -> bool:
 def observe(scenario: Scenario, machine: Machine, platform: Platform | None) -> Observation:
     spec = spec_of(scenario)
     if machine.os not in spec.get("platforms", [machine.os]):
-        return Observation(outcome="unsupported", stage="precondition",
+        return Observation(outcome=Outcome.UNSUPPORTED, stage="precondition",
                            notes=[f"{spec['server']} does not run on {machine.os}"])
     with ports.free() as port:
         try:
             command = subjects.command_for(spec["command"], port, spec.get("needs", []))
         except subjects.Unavailable as exc:
-            return Observation(outcome="unsupported", stage="precondition", notes=[str(exc)])
+            return Observation(outcome=Outcome.UNSUPPORTED, stage="precondition", notes=[str(exc)])
         run = subjects.run_subject(command, port, spec.get("http", False))
     return Observation(outcome=run.outcome, clients=run.clients or None, listeners=run.listeners or None,
                        notes=run.notes)
