@@ -1,5 +1,5 @@
 """What changed between two matrices: new, gone and changed cells. Columns are matched by
-their stable key (OS, runner image, machine, Python, variant, implementation), so a
+their stable key (OS, runner image, machine, Python, variant, implementation, runtime), so a
 runner image update that brings a new kernel or Darwin build compares cell by cell; the
 release is kept as data and reported when it moved. A cell that is gone (a removed test,
 a platform no longer run) is reported, never counted as a regression; a cell whose

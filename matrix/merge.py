@@ -39,12 +39,14 @@ def image(platform: dict) -> str:
 
 def stable_key(platform: dict) -> str:
     """A column as the weekly diff follows it from run to run: OS, runner image, machine,
-    Python major.minor, variant and Python implementation. The kernel (Darwin, Windows)
-    release and build are left out: an image update changes them and must show as a
-    change of cells, not as every cell gone and every cell new."""
+    Python major.minor, variant, Python implementation and the runtime's name (host,
+    gvisor, uml). The kernel (Darwin, Windows) release and build, and a runtime's version,
+    are left out: an image update changes them and must show as a change of cells, not as
+    every cell gone and every cell new."""
     python = ".".join(platform["python"].split(".")[:2])
+    runtime = (platform.get("runtime") or {}).get("name", "host")
     parts = [platform["os"], image(platform), platform.get("machine", ""), f"py{python}", platform["variant"],
-             platform.get("implementation", "")]
+             platform.get("implementation", ""), *([runtime] if runtime != "host" else [])]
     return "/".join(_slug(str(part)) for part in parts)
 
 

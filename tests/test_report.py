@@ -281,3 +281,11 @@ def test_the_svg_is_a_picture_of_the_answers(committed):
     picture = svg(committed)
     assert picture.count("<rect") > 15 * len(committed["columns"])  # a cell per question and platform
     assert "conflict at bind" in picture and "◇" in picture and "not documented" in picture
+
+
+def test_a_runtime_is_a_column_of_its_own_in_the_weekly_diff():
+    host = {"os": "linux", "release": "6.18.44", "python": "3.12.1", "variant": "default", "machine": "x86_64",
+            "implementation": "CPython", "distribution": "Ubuntu 24.04"}
+    gvisor = dict(host, release="gvisor-2025.01", runtime={"name": "gvisor", "version": "2025.01"})
+    newer = dict(gvisor, release="gvisor-2025.06", runtime={"name": "gvisor", "version": "2025.06"})
+    assert merge.stable_key(host) != merge.stable_key(gvisor) == merge.stable_key(newer)
