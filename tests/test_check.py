@@ -19,7 +19,8 @@ from conformance import check
 from conformance.check import answer, environments, result
 from conformance.check.answer import Listener
 from conformance.check.command import build_parser
-from conformance.subjects import Unavailable, go_binary, listening
+from conformance.subjects import Unavailable, go_binary
+from conformance.subjects.listings import listening
 from matrix import record
 from matrix.beliefs import recipes
 from tests.conftest import ROOT, run_dualstack
@@ -193,6 +194,22 @@ def test_go_net_listen_on_any_address_under_bindv6only_1_exits_0():
     assert env["name"] == "bindv6only=1" and env["status"] == "checked"
     if HAS_SS:
         assert env["listeners"] == [f"*:{env['port']} v6only:0"]
+
+
+@pytest.mark.parametrize("variant", ["disable_ipv6", "no-ipv6-loopback"])
+def test_without_ipv6_loopback_a_server_is_waited_for_not_probed_too_early(script, variant):
+    """Without ::1 the IPv6 readiness client fails at once (EADDRNOTAVAIL): that must not
+    count as connected, or a server still starting is probed and found listening nowhere."""
+    variant_or_skip(variant)
+    slow_start = script("import socket, time\ntime.sleep(0.5)\n"
+                        "s = socket.create_server(('0.0.0.0', int(__import__('sys').argv[1])))\n"
+                        "while True:\n    s.accept()[0].close()\n")
+    done, data = checked_json("--variant", variant, "--expect", "ipv4", "--", PYTHON, slow_start, "{port}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (env,) = data["environments"]
+    assert env["clients"]["ipv4"]["outcome"] == "ok"
+    if HAS_SS:
+        assert env["listeners"] == [f"0.0.0.0:{env['port']}"]
 
 
 def test_under_bindv6only_1_a_server_that_leaves_v6only_alone_refuses_ipv4(script):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.subjects import listening, listing_command
+from conformance.subjects.listings import listening, listing_command
 
 LISTINGS = Path(__file__).parent / "fixtures" / "listings"
 
