@@ -49,9 +49,16 @@ def column_os(column: dict) -> str:
 
 
 def applies(when: dict | None, column: dict) -> bool:
-    """Does a belief limited by ``when`` speak about this column? ``knob``/``equals``:
-    a measured kernel setting; ``variant_prefix``: runs labelled so (the CI container)."""
+    """Does a belief limited by ``when`` speak about this column? ``variants``: the
+    variants it is about (a documented column speaks for a platform as it ships, the
+    default); ``knob``/``equals``: a measured kernel setting; ``variant_prefix``: runs
+    labelled so (the CI container)."""
     if not when:
+        return True
+    variant = column["platform"]["variant"] if column["kind"] == "observed" else "default"
+    if "variants" in when and variant not in when["variants"]:
+        return False
+    if set(when) == {"variants"}:
         return True
     if column["kind"] != "observed":
         return False

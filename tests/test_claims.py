@@ -88,3 +88,10 @@ def test_a_claim_whose_cells_could_not_run_is_not_measured_there():
     found = claims(record("no-af-inet6", {cid: {"outcome": "unsupported", "errno": "EAFNOSUPPORT"}
                                           for cid in linux()}))
     assert found["separate-listeners-conflict"]["by"]["no-af-inet6"]["verdict"] == "not measured"
+
+
+def test_the_defaults_table_is_judged_on_machines_as_they_ship_not_on_a_variant_that_changes_it():
+    found = claims(record("default", linux()), record("bindv6only=1", linux(), knobs=BINDV6ONLY))
+    claim = found["defaults-table"]
+    assert claim["by"]["default"]["verdict"] == "holds"
+    assert claim["by"]["bindv6only=1"]["verdict"] == "not judged"
