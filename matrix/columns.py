@@ -44,7 +44,8 @@ def labels(columns: list[dict]) -> dict[str, str]:
             out[c["key"]] = f"{c['name']} (documented)"
             continue
         p = c["platform"]
-        parts = [f"{OS_NAMES.get(p['os'], p['os'])} {_release(p)}"]
+        own_kernel = (p.get("runtime") or {}).get("release", "") is not None  # gVisor has none
+        parts = [f"{OS_NAMES.get(p['os'], p['os'])} {_release(p)}" if own_kernel else OS_NAMES.get(p["os"], p["os"])]
         parts += [runtime(c)] if runtime(c) else []
         parts += [f"py{'.'.join(p['python'].split('.')[:2])}"] if len(pythons) > 1 else []
         parts.append(p["variant"])

@@ -151,7 +151,7 @@ def markdown(matrix: dict) -> str:
         dv = f["default_v6only"]
         knobs = ", ".join(f"{k}={v}" for k, v in f["knobs"].items())
         out.append(f"| {_md(labels[c['key']])} | {_md(p.get('distribution') or p['os'])} | {_md(p['release'])} | "
-                   f"{_md(p['python'])} | {_md(p['variant'])} | {dv['tcp']}/{dv['udp']} | "
+                   f"{_md(p['python'])} | {_md(p['variant'])} | {_v6only(dv['tcp'])}/{_v6only(dv['udp'])} | "
                    f"{'yes' if f['has_ipv6'] else 'no'} | {'yes' if f['has_mapped'] else 'no'} | {_md(knobs)} |")
     out += known_deviations(matrix, labels)
     if documented:
@@ -170,6 +170,10 @@ def markdown(matrix: dict) -> str:
             f"family, with expected vs observed, the rule, its sources and a reproducer: [{HTML_NAME}]({HTML_NAME}). "
             "The data: `matrix.json`."]
     return "\n".join(out) + "\n"
+
+
+def _v6only(value: int | None) -> str:
+    return "–" if value is None else str(value)  # no AF_INET6 socket to ask
 
 
 def known_causes(matrix: dict) -> list[dict]:

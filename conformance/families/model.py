@@ -288,7 +288,8 @@ def why_not_here(machine: Machine, platform: Platform | None, proto: str) -> str
     if platform is None or coexistence.rules_of(platform) is None:
         return "no coexistence rules are documented for this platform: nothing to walk against"
     if not (machine.af_inet6 and machine.has_ipv6 and machine.default_v6only.get(proto) == 0):
-        return "the walk models a dual-stack machine with ::1 and IPV6_V6ONLY defaulting to 0"
+        return ("the walk models a dual-stack machine with ::1 and IPV6_V6ONLY defaulting to 0 "
+                "(it runs in dualstack run's default variant on such a machine)")
     return None
 
 
