@@ -18,7 +18,9 @@ DESCRIPTION = ("Run your server command on a free loopback port and tell whether
                "clients reach it, what it listens on, and what to change. Put {port} where the command takes "
                "its port, e.g. dualstack check -- python -m http.server --bind :: {port}")
 EPILOG = ("exit status: 0 every expected client reached it everywhere checked, 1 one did not, 2 bad input, "
-          "3 it never listened")
+          "3 it never listened or the check could not complete, 130 interrupted (the server and everything it "
+          "started were ended)")
+USAGE = "dualstack check [options] -- COMMAND [ARGS...]"
 
 
 class Parser(argparse.ArgumentParser):
@@ -51,12 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     """`check` in the dualstack parser's list of commands."""
-    add_arguments(commands.add_parser("check", help="is my server reachable over IPv4 and IPv6?",
+    add_arguments(commands.add_parser("check", help="is my server reachable over IPv4 and IPv6?", usage=USAGE,
                                       description=DESCRIPTION, epilog=EPILOG))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return add_arguments(Parser(prog="dualstack check", description=DESCRIPTION, epilog=EPILOG))
+    return add_arguments(Parser(prog="dualstack check", usage=USAGE, description=DESCRIPTION, epilog=EPILOG))
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, Request]:
