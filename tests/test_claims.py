@@ -95,3 +95,15 @@ def test_the_defaults_table_is_judged_on_machines_as_they_ship_not_on_a_variant_
     claim = found["defaults-table"]
     assert claim["by"]["default"]["verdict"] == "holds"
     assert claim["by"]["bindv6only=1"]["verdict"] == "not judged"
+
+
+def test_the_published_port_claim_is_judged_on_the_docker_jobs_columns():
+    found = claims(record("default", linux()))
+    claim = found["docker-published-port"]
+    assert claim["status"] == "not measured" and "docker job" in claim["summary"]
+    reached = {"docker/tcp/server=::/publish=127.0.0.1/client=ipv4": {"outcome": "ok"},
+               "docker/tcp/server=::/publish=::1/client=ipv6": {"outcome": "refused"}}
+    found = claims(record("default", linux()), record("docker-daemon-ipv6-off", reached))
+    claim = found["docker-published-port"]
+    assert claim["by"]["docker-daemon-ipv6-off"]["verdict"] == "fails"
+    assert claim["by"]["default"]["verdict"] == "not judged"
