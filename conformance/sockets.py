@@ -19,7 +19,7 @@ import errno
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from conformance.errnames import describe
 from conformance.observation import Observation
@@ -111,10 +111,6 @@ def call(stage: str, outcome: str, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
     except OSError as exc:
         raise Failure(outcome, stage, exc) from exc
-
-
-def fail(outcome: str, stage: str, exc: OSError) -> NoReturn:
-    raise Failure(outcome, stage, exc) from exc
 
 
 def connect_outcome(exc: OSError) -> Outcome:
