@@ -9,6 +9,7 @@ reproduces it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from conformance import ports, subjects
@@ -23,9 +24,9 @@ from conformance.vocabulary import Outcome
 NAME = "subjects"
 
 
-def specs() -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = load_toml("subjects.toml")["subject"]
-    return found
+@cache  # read for every subject cell, in every documented column too; the file does not change
+def specs() -> tuple[dict[str, Any], ...]:
+    return tuple(load_toml("subjects.toml")["subject"])
 
 
 def scenarios() -> Iterator[Scenario]:
